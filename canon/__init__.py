@@ -1,0 +1,256 @@
+"""CANON registry of critspec. generated from spec/ by `critspec generate`; do not edit."""
+
+
+class CANON:
+    class PROJECT:
+        NAME = 'critspec'
+        SPEC_VERSION = '0.1.0'
+        GENERATED_HEADER = 'generated from spec/ by `critspec generate`; do not edit'
+    class PATH:
+        RUNS_DIR = 'runs'
+        CONFIGS_DIR = 'configs'
+        CONFIG_PIPELINE = 'configs/pipeline.yaml'
+        CONFIG_MODELS = 'configs/models.yaml'
+        CONFIG_DATASETS = 'configs/datasets.yaml'
+        CANON_DIR = 'canon'
+        CONTRACTS_DIR = 'contracts'
+        CACHE_DIR = '.cache/critspec'
+        CACHE_DIR_ENV = 'CRITSPEC_CACHE_DIR'
+        RUN_DIR_PREFIX = 'RUN_'
+        TMP_RUN_PREFIX = '.tmp_'
+    class CLI:
+        ENTRYPOINT = 'critspec'
+        class SUBCOMMAND:
+            GENERATE = 'generate'
+            VALIDATE = 'validate'
+            VALIDATE_RUN = 'validate-run'
+            PHASE0_VALIDATE_ENV = 'phase0-validate-env'
+            PHASE1_CALIBRATE = 'phase1-calibrate'
+            PHASE2_GAIN_GRID = 'phase2-gain-grid'
+            PHASE2_SELECT_GSTAR = 'phase2-select-gstar'
+            RUN_ALL = 'run-all'
+        class CMD:
+            PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
+            PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE1_CALIBRATE_BASE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role BASE'
+            PHASE2_GAIN_GRID = 'critspec phase2-gain-grid --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE2_GAIN_GRID_BASE = 'critspec phase2-gain-grid --config configs/pipeline.yaml --model-role BASE'
+            PHASE2_SELECT_GSTAR = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE2_SELECT_GSTAR_BASE = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role BASE'
+            RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
+        class EXIT:
+            OK = 0
+            BUG = 1
+            CONTRACT = 2
+            DEPENDENCY = 3
+            RUN_EXISTS = 4
+    class ENUM:
+        class MODEL_ROLE:
+            INSTRUCT = 'INSTRUCT'
+            BASE = 'BASE'
+        class DATASET_ROLE:
+            A = 'DATASET_A'
+            B = 'DATASET_B'
+            MC = 'DATASET_MC'
+        class SPIKE_DEF_ID:
+            ONE_SIDED_POS = 'SPIKE_ONE_SIDED_POS'
+            TWO_SIDED_ABS = 'SPIKE_TWO_SIDED_ABS'
+        class NULL_ID:
+            TIME_PERM = 'NULL_TIME_PERM'
+            CIRCULAR_SHIFT = 'NULL_CIRCULAR_SHIFT'
+            TOKEN_SHUFFLE = 'NULL_TOKEN_SHUFFLE'
+        class GSTAR_METHOD:
+            BTOT_NEAR_ONE = 'btot_near_one'
+        class GSTAR_DECIDED_BY:
+            UNIQUE_MIN = 'unique_min'
+            CLOSEST_TO_BASELINE = 'closest_to_baseline'
+            SMALLER_GAIN = 'smaller_gain'
+        class FORBIDDEN_SELECTION_INPUT:
+            ACCURACY = 'accuracy'
+            LOSS = 'loss'
+            PERPLEXITY = 'perplexity'
+            NLL = 'nll'
+        class STAGE_STATUS:
+            INCOMPLETE = 'incomplete'
+            COMPLETE = 'complete'
+        class RUN_ID_MODE:
+            CONTENT_HASH = 'content_hash'
+            TIMESTAMP = 'timestamp'
+        class DEVICE:
+            AUTO = 'auto'
+            CPU = 'cpu'
+            CUDA = 'cuda'
+        class DTYPE:
+            AUTO = 'auto'
+            FP32 = 'fp32'
+            BF16 = 'bf16'
+            FP16 = 'fp16'
+        class ARTIFACT_FORMAT:
+            JSON = 'json'
+            YAML = 'yaml'
+            JSONL = 'jsonl'
+            NPZ = 'npz'
+            PARQUET = 'parquet'
+        class LOG_EVENT:
+            START = 'start'
+            CONFIG_RESOLVED = 'config_resolved'
+            MODEL_LOADED = 'model_loaded'
+            DATASET_LOADED = 'dataset_loaded'
+            CHECK = 'check'
+            PROGRESS = 'progress'
+            ARTIFACTS_WRITTEN = 'artifacts_written'
+            ERROR = 'error'
+            END = 'end'
+        class CHECK_ID:
+            VERSIONS = 'versions_recorded'
+            DETERMINISM = 'determinism_flags'
+            MODEL_LOAD = 'model_loads_on_device'
+            TOKENIZER_LOAD = 'tokenizer_loads'
+            HOOK_U_MATCH = 'hook_u_matches_recomputation'
+            GAIN_IDENTITY = 'gain_identity_at_baseline'
+            GAIN_CHANGES = 'gain_changes_logits'
+            SLICE_HASH_STABLE = 'slice_hash_stable'
+            SIGMA_CLAMP = 'sigma_clamp_count'
+            NAN_CHECK = 'nan_check'
+            RATE_TARGET_CLIP = 'rate_target_clip'
+            RATE_MATCH = 'rate_match'
+            PERM_SORTED_ROWS = 'perm_sorted_rows'
+            BRANCHING_NAN = 'branching_nan'
+        class MODEL_SOURCE:
+            EMBEDDED = 'embedded'
+            HUB = 'hub'
+            LOCAL_DIR = 'local_dir'
+        class DATASET_SOURCE:
+            SYNTHETIC = 'synthetic'
+            LOCAL_FILE = 'local_file'
+            HF_DATASET = 'hf_dataset'
+        class SYNTHETIC_GENERATOR:
+            A = 'synthetic_markov_a'
+            B = 'synthetic_templates_b'
+        class ARCH_FAMILY:
+            SWIGLU = 'swiglu'
+            GPT2 = 'gpt2'
+            GPT_NEOX = 'gpt_neox'
+        SWIGLU_MODEL_TYPES = ('llama', 'qwen2', 'mistral')
+        GPT2_MODEL_TYPES = ('gpt2',)
+        GPT_NEOX_MODEL_TYPES = ('gpt_neox',)
+        class PROFILE:
+            EMBEDDED_DEFAULT = 'embedded_default'
+            PAPER_SCALE = 'paper_scale'
+    class CONST:
+        EPS = 1e-06
+        TAU0_BASELINE = 2.5
+        TARGET_LAYER_RATES = (1e-05, 2e-05, 4e-05, 8e-05)
+        GAIN_GRID_DEFAULT = (0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3)
+        GAIN_BASELINE = 1.0
+        RATE_MATCH_TOL_ABS = 0.0005
+        SEQ_LEN_TOKENS = 256
+        N_WINDOWS_A_CALIBRATION = 64
+        BOOTSTRAP_SEED = 1337
+        RATE_MATCH_MIN_CAL_SAMPLES = 20000
+        U_HOOK_MATCH_TOL_ABS = 1e-05
+        GSTAR_TIE_TOL_ABS = 1e-06
+        CHI_EPS = 1e-12
+        RUN_HASH_LEN = 12
+        R_STAR_MEAN_REL_TOL = 1e-09
+        JSON_FLOAT_FORMAT = '.17g'
+        NPZ_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+    class PROFILE:
+        class EMBEDDED_DEFAULT:
+            SEQ_LEN_TOKENS = 64
+            N_WINDOWS_A_CALIBRATION = 16
+            TARGET_LAYER_RATES = (0.002, 0.008)
+            BATCH_SIZE = 8
+            THREADS = 2
+        class PAPER_SCALE:
+            BATCH_SIZE = 8
+            THREADS = 8
+        class BENCH:
+            N_LAYERS = 8
+            HIDDEN = 256
+            D_FF = 1024
+            N_HEADS = 8
+            N_WINDOWS = 32
+            SEQ_LEN_TOKENS = 128
+            BATCH_SIZE = 8
+            TARGET_LAYER_RATES = (0.002, 0.008)
+    class MODEL:
+        class EMBEDDED_INSTRUCT:
+            SOURCE = 'embedded'
+            ARCH = 'llama'
+            N_LAYERS = 4
+            HIDDEN = 64
+            D_FF = 256
+            N_HEADS = 4
+            MAX_POSITIONS = 128
+            SEED = 1001
+        class EMBEDDED_BASE:
+            SOURCE = 'embedded'
+            ARCH = 'llama'
+            N_LAYERS = 4
+            HIDDEN = 64
+            D_FF = 256
+            N_HEADS = 4
+            MAX_POSITIONS = 128
+            SEED = 2002
+        class PAPER_INSTRUCT:
+            SOURCE = 'hub'
+            HF_ID = 'Qwen/Qwen2.5-7B-Instruct'
+        class PAPER_BASE:
+            SOURCE = 'hub'
+            HF_ID = 'Qwen/Qwen2.5-7B'
+    class DATASET:
+        class EMBEDDED_A:
+            SOURCE = 'synthetic'
+            GENERATOR = 'synthetic_markov_a'
+            N_DOCS = 64
+            SEED = 11
+        class EMBEDDED_B:
+            SOURCE = 'synthetic'
+            GENERATOR = 'synthetic_templates_b'
+            N_DOCS = 64
+            SEED = 22
+        class PAPER_A:
+            SOURCE = 'hf_dataset'
+            HF_ID = 'wikitext'
+            HF_CONFIG = 'wikitext-103-raw-v1'
+            SPLIT = 'validation'
+            TEXT_FIELD = 'text'
+        class PAPER_B:
+            SOURCE = 'hf_dataset'
+            HF_ID = 'allenai/c4'
+            HF_CONFIG = 'en'
+            SPLIT = 'validation'
+            TEXT_FIELD = 'text'
+        class PAPER_MC:
+            SOURCE = 'hf_dataset'
+            HF_ID = 'allenai/ai2_arc'
+            HF_CONFIG = 'ARC-Challenge'
+            SPLIT = 'test'
+            TEXT_FIELD = 'question'
+    class OUTPUT:
+        RUN_RECORD = 'run_record.json'
+        CONFIG_RESOLVED = 'config_resolved.yaml'
+        class SUBDIR:
+            RESULTS = 'results'
+            LOGS = 'logs'
+            FIGS = 'figs'
+            TABLES = 'tables'
+        class ARTIFACT:
+            ENV_REPORT = 'env_report.json'
+            CALIBRATION_STATS = 'calibration_stats.npz'
+            CALIBRATION_SLICE = 'calibration_slice.npz'
+            RATE_TARGETS = 'rate_targets.json'
+            METRICS = 'metrics.parquet'
+            TAU_RATE_MATCHED = 'tau_rate_matched.parquet'
+            GSTAR = 'gstar.json'
+        class LOG:
+            PHASE0_VALIDATE_ENV = 'phase0_validate_env.jsonl'
+            PHASE1_CALIBRATE = 'phase1_calibrate.jsonl'
+            PHASE2_GAIN_GRID = 'phase2_gain_grid.jsonl'
+            PHASE2_SELECT_GSTAR = 'phase2_select_gstar.jsonl'
+        class STAGE_TAG:
+            PHASE0_VALIDATE_ENV = 'P0ENV'
+            PHASE1_CALIBRATE = 'P1CAL'
+            PHASE2_GAIN_GRID = 'P2GRID'
+            PHASE2_SELECT_GSTAR = 'P2GSTAR'

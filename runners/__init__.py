@@ -1,0 +1,1 @@
+"""Phase runners: one module per phase, each reading like its spec section."""

@@ -1,0 +1,3 @@
+from critspec.cli import main
+
+raise SystemExit(main())
