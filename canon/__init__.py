@@ -99,6 +99,7 @@ class CANON:
             CHECK = 'check'
             PROGRESS = 'progress'
             ARTIFACTS_WRITTEN = 'artifacts_written'
+            DEPENDENCY_VERIFIED = 'dependency_verified'
             ERROR = 'error'
             END = 'end'
         class CHECK_ID:
@@ -153,7 +154,6 @@ class CANON:
         CHI_EPS = 1e-12
         RUN_HASH_LEN = 12
         R_STAR_MEAN_REL_TOL = 1e-09
-        JSON_FLOAT_FORMAT = '.17g'
         NPZ_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
     class PROFILE:
         class EMBEDDED_DEFAULT:

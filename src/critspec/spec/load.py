@@ -1,7 +1,9 @@
-"""Read and validate the machine-readable spec files under spec/."""
+"""Read and validate the machine-readable spec files under spec/ (DESIGN §1)."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -9,6 +11,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from critspec.errors import ContractError
+from critspec.spec.artifacts_spec import ArtifactsSpec, resolve_canon_refs
+from critspec.spec.canon_spec import CanonSpec
+from critspec.spec.phases_spec import ALL_ROLES, PhasesSpec
 
 CANON_FILE = "canon.yaml"
 ARTIFACTS_FILE = "artifacts.yaml"
@@ -36,8 +41,47 @@ def parse(model: type[M], path: Path, data: Any) -> M:
         raise ContractError(f"{path}: {where}: {first['msg']}") from None
 
 
-def load_canon(spec_dir: Path):  # noqa: ANN201 - avoids an import cycle in annotations
-    from critspec.spec.canon_spec import CanonSpec
-
+def load_canon(spec_dir: Path) -> CanonSpec:
     path = spec_dir / CANON_FILE
     return parse(CanonSpec, path, read_yaml(path))
+
+
+def _resolved(path: Path, canon: CanonSpec) -> Any:
+    try:
+        return resolve_canon_refs(read_yaml(path), canon.lookup)
+    except ValueError as exc:
+        raise ContractError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Spec:
+    canon: CanonSpec
+    artifacts: ArtifactsSpec
+    phases: PhasesSpec
+
+
+def load_spec(spec_dir: Path) -> Spec:
+    canon = load_canon(spec_dir)
+    artifacts = parse(
+        ArtifactsSpec, spec_dir / ARTIFACTS_FILE, _resolved(spec_dir / ARTIFACTS_FILE, canon)
+    )
+    phases_path = spec_dir / PHASES_FILE
+    phases = parse(PhasesSpec, phases_path, _resolved(phases_path, canon))
+    roles = set(canon.ENUM["MODEL_ROLE"].values()) | {ALL_ROLES}
+    for phase in phases.phases:
+        names = (*phase.produces, *(a for dep in phase.consumes for a in dep.artifacts))
+        for name in names:
+            if name not in artifacts.artifacts:
+                raise ContractError(f"{phases_path}: {phase.key}: unknown artifact {name!r}")
+        for role in phase.commands:
+            if role not in roles:
+                raise ContractError(f"{phases_path}: {phase.key}: unknown model role {role!r}")
+    return Spec(canon=canon, artifacts=artifacts, phases=phases)
+
+
+@functools.cache
+def project_spec() -> Spec:
+    """The checkout's spec, loaded once per process."""
+    from critspec.paths import spec_dir
+
+    return load_spec(spec_dir())
