@@ -65,6 +65,8 @@ class CANON:
             UNIQUE_MIN = 'unique_min'
             CLOSEST_TO_BASELINE = 'closest_to_baseline'
             SMALLER_GAIN = 'smaller_gain'
+        class SELECTION_INPUT:
+            B_TOT = 'b_tot'
         class FORBIDDEN_SELECTION_INPUT:
             ACCURACY = 'accuracy'
             LOSS = 'loss'
@@ -162,6 +164,7 @@ class CANON:
             TARGET_LAYER_RATES = (0.002, 0.008)
             BATCH_SIZE = 8
             THREADS = 2
+            PHASE0_CHECK_WINDOWS = 2
         class PAPER_SCALE:
             BATCH_SIZE = 8
             THREADS = 8

@@ -1,19 +1,143 @@
-"""critspec command line (bootstrap: generate only; the full CLI follows)."""
+"""The `critspec` command (DESIGN §2): one subcommand per verb and per phase.
+
+Errors are mapped to exit codes here and nowhere else; each prints one line
+(the traceback only with --debug).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from pathlib import Path
 
-from critspec.generate import plan
-from critspec.paths import project_root
+from canon import CANON
+from critspec.errors import CritspecError
+
+SUB = CANON.CLI.SUBCOMMAND
+PHASE_KEYS = {
+    SUB.PHASE0_VALIDATE_ENV: "PHASE0_VALIDATE_ENV",
+    SUB.PHASE1_CALIBRATE: "PHASE1_CALIBRATE",
+    SUB.PHASE2_GAIN_GRID: "PHASE2_GAIN_GRID",
+    SUB.PHASE2_SELECT_GSTAR: "PHASE2_SELECT_GSTAR",
+}
+
+
+def _phase_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=Path(CANON.PATH.CONFIG_PIPELINE))
+    p.add_argument("--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR))
+    p.add_argument("--model-role", choices=_enum(CANON.ENUM.MODEL_ROLE))
+    p.add_argument("--device", choices=_enum(CANON.ENUM.DEVICE))
+    p.add_argument("--dtype", choices=_enum(CANON.ENUM.DTYPE))
+    p.add_argument(
+        "--run-id-mode", choices=_enum(CANON.ENUM.RUN_ID_MODE),
+        default=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+    )
+    p.add_argument("--allow-resume", action="store_true")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--from", dest="from_run", metavar="RUN_ID")
+
+
+def _enum(group: type) -> list[str]:
+    return [v for k, v in vars(group).items() if not k.startswith("_")]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=CANON.CLI.ENTRYPOINT, description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser(SUB.GENERATE, help="write canon/ and contracts/ from spec/")
+    gen.add_argument("--check", action="store_true", help="fail if generated files drift")
+
+    val = sub.add_parser(SUB.VALIDATE, help="check one artifact file against its contract")
+    val.add_argument("--contract", required=True)
+    val.add_argument("--bind", action="append", default=[], metavar="SYMBOL=VALUE")
+    val.add_argument("path", type=Path)
+
+    vrun = sub.add_parser(SUB.VALIDATE_RUN, help="check a whole sealed run directory")
+    vrun.add_argument("run_dir", type=Path)
+
+    for name in PHASE_KEYS:
+        p = sub.add_parser(name, help=f"run {name}")
+        _phase_flags(p)
+        if name == SUB.PHASE2_SELECT_GSTAR:
+            p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
+
+    allp = sub.add_parser(SUB.RUN_ALL, help="phases 0 -> 2 for every model role")
+    _phase_flags(allp)
+    return parser
+
+
+def _options(args: argparse.Namespace):  # noqa: ANN202
+    from critspec.orchestrate import Options
+
+    return Options(
+        config=args.config, runs_dir=args.runs_dir, model_role=args.model_role,
+        device=args.device, dtype=args.dtype, run_id_mode=args.run_id_mode,
+        allow_resume=args.allow_resume, dry_run=args.dry_run, from_run=args.from_run,
+        metrics=getattr(args, "metrics", None),
+    )
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == SUB.GENERATE:
+        from critspec.generate import plan
+        from critspec.paths import project_root
+
+        if args.check:
+            plan.check(project_root())
+            print("generated files are in sync with spec/")
+        else:
+            print(f"wrote {len(plan.write(project_root()))} generated files")
+        return CANON.CLI.EXIT.OK
+    if args.command == SUB.VALIDATE:
+        from critspec.validate.artifact import validate_artifact
+        from critspec.validate.bindings import parse_binds
+
+        validate_artifact(args.contract, args.path, parse_binds(args.bind))
+        print(f"{args.path}: conforms to contract {args.contract}")
+        return CANON.CLI.EXIT.OK
+    if args.command == SUB.VALIDATE_RUN:
+        from critspec.validate.run import validate_run
+
+        record = validate_run(args.run_dir)
+        print(f"{args.run_dir}: sealed run {record['run_id']} is intact "
+              f"({len(record['artifact_index'])} artifacts)")
+        return CANON.CLI.EXIT.OK
+    if args.command == SUB.RUN_ALL:
+        from critspec.run_all import run_all
+
+        return run_all(_options(args))
+    from critspec.orchestrate import describe, execute, settle
+
+    inv = settle(_options(args), PHASE_KEYS[args.command])
+    if args.dry_run:
+        print(json.dumps(describe(inv), indent=2))
+        return CANON.CLI.EXIT.OK
+    run_dir = execute(inv)
+    print(f"sealed {run_dir}")
+    return CANON.CLI.EXIT.OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["generate"]:
-        if "--check" in args:
-            plan.check(project_root())
-        else:
-            plan.write(project_root())
-        return 0
-    return 2
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except CritspecError as exc:
+        if args.debug:
+            raise
+        print(f"{CANON.CLI.ENTRYPOINT}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{CANON.CLI.ENTRYPOINT}: interrupted; no run was sealed", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        if args.debug:
+            raise
+        print(
+            f"{CANON.CLI.ENTRYPOINT}: internal error (a bug): {type(exc).__name__}: {exc}; "
+            "rerun with --debug for the traceback",
+            file=sys.stderr,
+        )
+        return CANON.CLI.EXIT.BUG

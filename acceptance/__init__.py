@@ -1,0 +1,1 @@
+"""Acceptance checks, registered by name and declared per phase in spec/phases.yaml."""

@@ -1,0 +1,1 @@
+"""Acceptance checks of phase0 (filled with the phase)."""

@@ -1,0 +1,1 @@
+"""Acceptance checks of phase1 (filled with the phase)."""

@@ -1,0 +1,1 @@
+"""Acceptance checks of phase2 (filled with the phase)."""

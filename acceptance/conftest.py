@@ -1,0 +1,44 @@
+"""The release gate's fixtures: the pipeline runs once per session (shared by xdist
+workers through a file lock) into runs directory A, then again into B at least a
+second later; checks read those runs and never modify them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from acceptance.harness import PipelineRuns, run_pipeline
+from critspec.spec.load import project_spec
+
+MANIFEST = "pipeline_runs.json"
+MIN_GAP_S = 1.0
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineRuns, PipelineRuns]:
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has its own basetemp inside the session's directory.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    with FileLock(str(shared / (MANIFEST + ".lock"))):
+        manifest_a, manifest_b = shared / ("A_" + MANIFEST), shared / ("B_" + MANIFEST)
+        if not manifest_b.exists():
+            spec = project_spec()
+            started = time.monotonic()
+            a = run_pipeline(spec, shared / "runs_A")
+            manifest_a.write_text(a.to_json())
+            time.sleep(max(0.0, MIN_GAP_S - (time.monotonic() - started)))
+            b = run_pipeline(spec, shared / "runs_B")
+            manifest_b.write_text(b.to_json())
+        return (
+            PipelineRuns.from_json(manifest_a.read_text()),
+            PipelineRuns.from_json(manifest_b.read_text()),
+        )
+
+
+@pytest.fixture()
+def scratch(tmp_path: Path) -> Path:
+    return tmp_path

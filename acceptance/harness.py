@@ -1,0 +1,86 @@
+"""Running the CANON command strings as a user would, and reading what they left."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from canon import CANON
+from critspec.paths import project_root
+from critspec.spec.load import Spec
+from critspec.store.hashing import sha256_file
+
+COMMAND_TIMEOUT_S = 600
+
+
+def entrypoint() -> str:
+    """The installed console script next to this interpreter, else the one on PATH."""
+    local = Path(sys.executable).parent / CANON.CLI.ENTRYPOINT
+    return str(local) if local.exists() else (shutil.which(CANON.CLI.ENTRYPOINT) or CANON.CLI.ENTRYPOINT)
+
+
+def cli(command: str | list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run a CANON command string (or argv after the entrypoint) from the project root."""
+    words = shlex.split(command) if isinstance(command, str) else [CANON.CLI.ENTRYPOINT, *command]
+    argv = [entrypoint(), *words[1:], *extra]
+    return subprocess.run(
+        argv, cwd=project_root(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+
+
+@dataclass(frozen=True)
+class PipelineRuns:
+    """Sealed run directories per (phase key, role) in one runs directory."""
+
+    runs_dir: Path
+    runs: dict[str, str]
+    failures: dict[str, str]
+
+    @staticmethod
+    def key(phase_key: str, role: str | None) -> str:
+        return f"{phase_key}/{role or '-'}"
+
+    def run_dir(self, phase_key: str, role: str | None) -> Path:
+        k = self.key(phase_key, role)
+        if k in self.failures:
+            raise AssertionError(f"{k} failed when the pipeline ran: {self.failures[k]}")
+        return self.runs_dir / self.runs[k]
+
+    def to_json(self) -> str:
+        return json.dumps({"runs_dir": str(self.runs_dir), "runs": self.runs, "failures": self.failures})
+
+    @classmethod
+    def from_json(cls, text: str) -> PipelineRuns:
+        d = json.loads(text)
+        return cls(Path(d["runs_dir"]), d["runs"], d["failures"])
+
+
+def run_pipeline(spec: Spec, runs_dir: Path) -> PipelineRuns:
+    """Every phase's CANON command per role, in spec order, into `runs_dir`."""
+    runs: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for phase in spec.phases.phases:
+        for role in phase.roles:
+            before = set(os.listdir(runs_dir)) if runs_dir.exists() else set()
+            proc = cli(phase.command(role), "--runs-dir", str(runs_dir))
+            new = sorted(set(os.listdir(runs_dir)) - before) if runs_dir.exists() else []
+            sealed = [n for n in new if n.startswith(CANON.PATH.RUN_DIR_PREFIX)]
+            key = PipelineRuns.key(phase.key, role)
+            if proc.returncode != 0 or len(sealed) != 1:
+                failures[key] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
+            else:
+                runs[key] = sealed[0]
+    return PipelineRuns(runs_dir, runs, failures)
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }

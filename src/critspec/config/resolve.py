@@ -1,0 +1,133 @@
+"""Config resolution (DESIGN §1, §2): CANON references resolved recursively, each file
+validated, includes inlined, and one canonical document per run hashed.
+
+Relative include paths (models_file, datasets_file) are looked up against the
+current directory first, then against the including file's directory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from canon import CANON
+from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
+from critspec.errors import ConfigError
+
+REF = re.compile(r"^CANON(\.[A-Z][A-Z0-9_]*)+$")
+M = TypeVar("M", bound=BaseModel)
+
+
+def canon_value(ref: str) -> Any:
+    """The plain value of 'CANON.X.Y'; a group becomes a dict, tuples become lists."""
+    node: Any = CANON
+    for part in ref.split(".")[1:]:
+        if not hasattr(node, part):
+            raise KeyError(ref)
+        node = getattr(node, part)
+    return _plain(node)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, type):
+        return {k: _plain(v) for k, v in vars(node).items() if not k.startswith("_")}
+    if isinstance(node, tuple):
+        return [_plain(v) for v in node]
+    return node
+
+
+def resolve_refs(node: Any, file: Path, where: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: resolve_refs(v, file, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_refs(v, file, f"{where}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and node.startswith("CANON."):
+        if not REF.match(node):
+            raise ConfigError(f"{file}: {where}: malformed CANON reference {node!r}")
+        try:
+            return resolve_refs(canon_value(node), file, where)
+        except KeyError:
+            raise ConfigError(f"{file}: {where}: unresolved reference {node}") from None
+    return node
+
+
+def read_config_file(path: Path) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: malformed YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return resolve_refs(data, path)
+
+
+def validate_file(model: type[M], path: Path, data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{path}: {where}: {msg}") from None
+
+
+def _include(path: Path, parent: Path) -> Path:
+    if path.is_absolute() or path.exists():
+        return path
+    return parent.parent / path
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    pipeline: PipelineFile
+    models: ModelsFile
+    datasets: DatasetsFile
+    document: dict[str, Any]
+
+    def model_entry(self, role: str) -> ModelEntry:
+        for binding in self.models.models:
+            if binding.role == role:
+                return binding.entry
+        raise ConfigError(f"no model configured for role {role}; add it to the models file")
+
+    def dataset_entry(self, role: str) -> Any:
+        for binding in self.datasets.datasets:
+            if binding.role == role:
+                return binding.entry
+        raise ConfigError(f"no dataset configured for role {role}; add it to the datasets file")
+
+
+def load_config(path: Path) -> ResolvedConfig:
+    raw = read_config_file(path)
+    pipeline = validate_file(PipelineFile, path, raw)
+    models_path = _include(pipeline.models_file, path)
+    datasets_path = _include(pipeline.datasets_file, path)
+    models_raw = read_config_file(models_path)
+    datasets_raw = read_config_file(datasets_path)
+    models = validate_file(ModelsFile, models_path, models_raw)
+    datasets = validate_file(DatasetsFile, datasets_path, datasets_raw)
+    document = {k: v for k, v in raw.items() if k not in ("models_file", "datasets_file")}
+    document["models"] = models_raw["models"]
+    document["datasets"] = datasets_raw["datasets"]
+    return ResolvedConfig(pipeline, models, datasets, document)
+
+
+def scoped_document(
+    config: ResolvedConfig, sections: tuple[str, ...], invocation: dict[str, Any]
+) -> dict[str, Any]:
+    """What one run depends on: the profile, its phase's sections and the invocation."""
+    doc: dict[str, Any] = {"profile": config.document["profile"], "invocation": invocation}
+    for section in sections:
+        doc[section] = config.document[section]
+    return doc

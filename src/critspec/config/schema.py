@@ -1,0 +1,146 @@
+"""Pydantic models of the config files (DESIGN §1): unknown keys and wrong types rejected.
+
+Values arrive already resolved (CANON references replaced); each file is
+validated on its own so that an error names the file and the key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from canon import CANON
+from critspec.data.sources import DatasetEntry
+
+ModelSource = Literal[
+    CANON.ENUM.MODEL_SOURCE.EMBEDDED, CANON.ENUM.MODEL_SOURCE.HUB, CANON.ENUM.MODEL_SOURCE.LOCAL_DIR
+]
+ModelRole = Literal[CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE]
+Device = Literal[CANON.ENUM.DEVICE.AUTO, CANON.ENUM.DEVICE.CPU, CANON.ENUM.DEVICE.CUDA]
+Dtype = Literal[CANON.ENUM.DTYPE.AUTO, CANON.ENUM.DTYPE.FP32, CANON.ENUM.DTYPE.BF16, CANON.ENUM.DTYPE.FP16]
+SpikeDef = Literal[CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS]
+DatasetRole = Literal[CANON.ENUM.DATASET_ROLE.A, CANON.ENUM.DATASET_ROLE.B, CANON.ENUM.DATASET_ROLE.MC]
+Profile = Literal[CANON.ENUM.PROFILE.EMBEDDED_DEFAULT, CANON.ENUM.PROFILE.PAPER_SCALE]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Strict):
+    """One model: embedded (materialized from its definition), a hub id, or a local directory."""
+
+    SOURCE: ModelSource
+    ARCH: str | None = None
+    N_LAYERS: int | None = Field(default=None, ge=1)
+    HIDDEN: int | None = Field(default=None, ge=1)
+    D_FF: int | None = Field(default=None, ge=1)
+    N_HEADS: int | None = Field(default=None, ge=1)
+    MAX_POSITIONS: int | None = Field(default=None, ge=1)
+    SEED: int | None = None
+    HF_ID: str | None = None
+    REVISION: str | None = None
+    PATH: Path | None = None
+    ALLOW_HUB: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelEntry:
+        need = {
+            CANON.ENUM.MODEL_SOURCE.EMBEDDED: ("N_LAYERS", "HIDDEN", "D_FF", "N_HEADS", "SEED"),
+            CANON.ENUM.MODEL_SOURCE.HUB: ("HF_ID",),
+            CANON.ENUM.MODEL_SOURCE.LOCAL_DIR: ("PATH",),
+        }[self.SOURCE]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"SOURCE {self.SOURCE} needs {', '.join(missing)}")
+        return self
+
+
+class ModelBinding(_Strict):
+    role: ModelRole
+    entry: ModelEntry
+
+
+class DatasetBinding(_Strict):
+    role: DatasetRole
+    entry: DatasetEntry
+
+
+class ModelsFile(_Strict):
+    models: tuple[ModelBinding, ...]
+
+    @model_validator(mode="after")
+    def _roles_once(self) -> ModelsFile:
+        roles = [m.role for m in self.models]
+        if len(set(roles)) != len(roles):
+            raise ValueError("each model role may appear once")
+        return self
+
+
+class DatasetsFile(_Strict):
+    datasets: tuple[DatasetBinding, ...]
+
+
+class Runtime(_Strict):
+    device: Device
+    dtype: Dtype
+    torch_threads: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+
+
+class Calibration(_Strict):
+    dataset_role: DatasetRole
+    n_windows: int = Field(ge=1)
+    seq_len_tokens: int = Field(ge=2)
+    tau0: float
+    eps: float = Field(gt=0)
+    gain_baseline: float = Field(gt=0)
+    target_rates: tuple[float, ...] = Field(min_length=1)
+    spike_def_ids: tuple[SpikeDef, ...] = Field(min_length=1)
+    min_cal_samples: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _rates(self) -> Calibration:
+        if any(not 0 < r < 1 for r in self.target_rates):
+            raise ValueError("target_rates must lie in (0, 1)")
+        if len(set(self.target_rates)) != len(self.target_rates):
+            raise ValueError("target_rates must be distinct")
+        if len(set(self.spike_def_ids)) != len(self.spike_def_ids):
+            raise ValueError("spike_def_ids must be distinct")
+        return self
+
+
+class GainGrid(_Strict):
+    gains: tuple[float, ...] = Field(min_length=1)
+    rate_match_tol_abs: float = Field(gt=0)
+    null_id: Literal[CANON.ENUM.NULL_ID.TIME_PERM]
+
+    @model_validator(mode="after")
+    def _gains(self) -> GainGrid:
+        if any(g <= 0 for g in self.gains) or len(set(self.gains)) != len(self.gains):
+            raise ValueError("gains must be positive and distinct")
+        return self
+
+
+class SelectGstar(_Strict):
+    method: str
+    selection_inputs: tuple[str, ...] = Field(min_length=1)
+    tie_tol_abs: float = Field(ge=0)
+
+
+class Phase0(_Strict):
+    u_hook_match_tol_abs: float = Field(gt=0)
+    check_windows: int = Field(ge=1)
+
+
+class PipelineFile(_Strict):
+    profile: Profile
+    models_file: Path
+    datasets_file: Path
+    runtime: Runtime
+    calibration: Calibration
+    gain_grid: GainGrid
+    select_gstar: SelectGstar
+    phase0: Phase0

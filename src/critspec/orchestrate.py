@@ -1,0 +1,179 @@
+"""From a CLI invocation to a sealed run: config scoping, run ids, upstream runs (DESIGN §2).
+
+Runs are content-addressed, so the run a phase consumes is found by computing
+the id it must have under the same config and options; `--from RUN_ID` names
+it explicitly instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from canon import CANON
+from critspec.config.canonical import canonical_bytes, config_sha256
+from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
+from critspec.errors import ConfigError, DependencyError
+from critspec.spec.load import Spec, project_spec
+from critspec.spec.phases_spec import PhaseSpec
+from critspec.store.hashing import sha256_file
+from critspec.store.run_store import RunBuilder, SealedRun, content_run_id, open_run
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the shared CLI flags say, with config defaults applied by `settle`."""
+
+    config: Path
+    runs_dir: Path
+    model_role: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    run_id_mode: str = CANON.ENUM.RUN_ID_MODE.CONTENT_HASH
+    allow_resume: bool = False
+    dry_run: bool = False
+    from_run: str | None = None
+    metrics: Path | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One phase for one model role, with device and dtype resolved."""
+
+    spec: Spec
+    phase: PhaseSpec
+    config: ResolvedConfig
+    options: Options
+    device: str
+    dtype: str
+    external: dict[str, str] = field(default_factory=dict)
+
+    def config_doc(self) -> dict[str, Any]:
+        invocation: dict[str, Any] = {
+            "phase_id": self.phase.id,
+            "model_role": self.options.model_role if self.phase.per_model_role else None,
+            "device": self.device,
+            "dtype": self.dtype,
+        }
+        if self.external:
+            invocation["external_inputs"] = self.external
+        return scoped_document(self.config, self.phase.config_sections, invocation)
+
+    def for_phase(self, key: str) -> Invocation:
+        return replace(self, phase=self.spec.phases.by_key(key), external={})
+
+    def command(self) -> str:
+        return self.phase.command(self.options.model_role)
+
+
+def settle(options: Options, phase_key: str) -> Invocation:
+    """Load the config and resolve device/dtype (auto -> what this machine has)."""
+    from critspec.models.loading import resolve_device, resolve_dtype
+
+    spec = project_spec()
+    phase = spec.phases.by_key(phase_key)
+    config = load_config(options.config)
+    if phase.per_model_role and options.model_role is None:
+        raise ConfigError(f"{phase.id} needs --model-role ({', '.join(phase.commands)})")
+    runtime = config.pipeline.runtime
+    device = resolve_device(options.device or runtime.device)
+    dtype = resolve_dtype(options.dtype or runtime.dtype, device)
+    external = {}
+    if options.metrics is not None:
+        if not options.metrics.is_file():
+            raise DependencyError(f"{options.metrics}: --metrics file not found")
+        external["metrics_sha256"] = sha256_file(options.metrics)
+    return Invocation(
+        spec=spec, phase=phase, config=config, options=options, device=device.type,
+        dtype=dtype_name(dtype), external=external,
+    )
+
+
+def dtype_name(dtype: Any) -> str:
+    import torch
+
+    names = {
+        torch.float32: CANON.ENUM.DTYPE.FP32,
+        torch.bfloat16: CANON.ENUM.DTYPE.BF16,
+        torch.float16: CANON.ENUM.DTYPE.FP16,
+    }
+    return names[dtype]
+
+
+def planned_run_id(inv: Invocation) -> str:
+    """The content-hash id this invocation's run has (upstream ids planned recursively)."""
+    upstream = [planned_run_id(inv.for_phase(dep.phase)) for dep in inv.phase.consumes]
+    return content_run_id(inv.phase.stage_tag, canonical_bytes(inv.config_doc()), upstream)
+
+
+def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
+    """The sealed runs this invocation consumes, by phase key; exit 3 when one is missing."""
+    if inv.external:
+        return {}
+    found = {}
+    for dep in inv.phase.consumes:
+        if inv.options.from_run is not None:
+            run_dir = inv.options.runs_dir / inv.options.from_run
+        else:
+            up = inv.for_phase(dep.phase)
+            run_dir = inv.options.runs_dir / planned_run_id(up)
+            if not run_dir.is_dir():
+                raise DependencyError(
+                    f"no {up.phase.id} run for this config in {inv.options.runs_dir}: "
+                    f"run `{up.command()} --runs-dir {inv.options.runs_dir}` first, "
+                    "or pass --from RUN_ID"
+                )
+        run = SealedRun.open(run_dir)
+        if run.record["phase_id"] != inv.spec.phases.by_key(dep.phase).id:
+            raise DependencyError(f"{run_dir}: is a {run.record['phase_id']} run, not {dep.phase}")
+        found[dep.phase] = run
+    return found
+
+
+@dataclass
+class PhaseContext:
+    """What a runner gets: the invocation, its upstream runs and the open run."""
+
+    inv: Invocation
+    upstream: dict[str, SealedRun]
+    run: RunBuilder
+
+    @property
+    def config(self) -> ResolvedConfig:
+        return self.inv.config
+
+    @property
+    def model_role(self) -> str | None:
+        return self.inv.options.model_role
+
+
+def describe(inv: Invocation) -> dict[str, Any]:
+    """What --dry-run prints: the run it would create and what it would read."""
+    doc = inv.config_doc()
+    return {
+        "phase_id": inv.phase.id,
+        "model_role": inv.options.model_role,
+        "run_id": planned_run_id(inv) if not inv.external else None,
+        "config_sha256": config_sha256(doc),
+        "consumes": [dep.phase for dep in inv.phase.consumes],
+        "runs_dir": str(inv.options.runs_dir),
+    }
+
+
+def execute(inv: Invocation) -> Path:
+    """Run one phase into a new sealed run directory; returns it."""
+    upstream = upstream_runs(inv)
+    runner = importlib.import_module(inv.phase.runner)
+    with open_run(
+        phase=inv.phase,
+        runs_dir=inv.options.runs_dir,
+        config_doc=inv.config_doc(),
+        model_role=inv.options.model_role if inv.phase.per_model_role else None,
+        upstream_ids=[upstream[dep.phase].run_id for dep in inv.phase.consumes if dep.phase in upstream],
+        run_id_mode=inv.options.run_id_mode,
+        allow_resume=inv.options.allow_resume,
+    ) as run:
+        runner.run(PhaseContext(inv=inv, upstream=upstream, run=run))
+    return run.final_dir

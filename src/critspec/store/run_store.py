@@ -1,0 +1,310 @@
+"""Immutable, content-hashed run directories (DESIGN §2, §3).
+
+A run is built in a temporary sibling directory, every artifact is validated
+against its contract and indexed with its sha256, the record is validated
+against its schema, files are made read-only, and only then is the directory
+renamed into place. A run that fails leaves no sealed run: its partial
+directory is kept beside the runs as `.failed_<run_id>` with its log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from canon import CANON
+from critspec.config.canonical import canonical_bytes, config_sha256
+from critspec.errors import ContractError, DependencyError, RunExistsError
+from critspec.runtime import code_version, determinism_flags, package_versions
+from critspec.spec.phases_spec import PhaseSpec
+from critspec.store import writers
+from critspec.store.hashing import sha256_file
+from critspec.store.logs import PhaseLog
+from critspec.validate import contracts
+from critspec.validate.artifact import validate_artifact
+from critspec.validate.bindings import from_run
+from critspec.validate.run import RUN_RECORD_CONTRACT, inside, validate_run
+
+FAILED_PREFIX = ".failed_"
+READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+READ_ONLY_DIR = READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str]) -> str:
+    """RUN_<TAG>_<first hex of sha256(config bytes, tag, upstream run ids)>."""
+    digest = hashlib.sha256()
+    for part in (config_bytes, stage_tag.encode(), *(u.encode() for u in upstream_ids)):
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return f"{CANON.PATH.RUN_DIR_PREFIX}{stage_tag}_{digest.hexdigest()[: CANON.CONST.RUN_HASH_LEN]}"
+
+
+def timestamp_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str]) -> str:
+    """A fresh id per invocation, for repeated experiments with the same config."""
+    return content_run_id(stage_tag, config_bytes + str(time.time_ns()).encode(), upstream_ids)
+
+
+@dataclass(frozen=True)
+class SealedRun:
+    """A sealed run directory, loaded through its validated record."""
+
+    run_dir: Path
+    record: dict[str, Any]
+
+    @classmethod
+    def open(cls, run_dir: Path) -> SealedRun:
+        if not run_dir.is_dir():
+            raise DependencyError(f"{run_dir}: upstream run not found")
+        try:
+            record = validate_run(run_dir)
+        except ContractError as exc:
+            raise DependencyError(f"upstream run is not intact: {exc}") from None
+        return cls(run_dir, record)
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+    def indexed(self, contract_id: str) -> dict[str, Any]:
+        for item in self.record["artifact_index"]:
+            if item["contract"] == contract_id:
+                return item
+        raise DependencyError(f"{self.run_dir}: run has no {contract_id} artifact")
+
+
+@dataclass
+class RunBuilder:
+    """The open, not yet sealed run a runner writes into."""
+
+    phase: PhaseSpec
+    run_id: str
+    run_id_mode: str
+    final_dir: Path
+    work_dir: Path
+    config_doc: dict[str, Any]
+    model_role: str | None
+    log: PhaseLog
+    created_utc: str = field(default_factory=utc_now)
+    model: dict[str, Any] | None = None
+    dataset_slices: list[dict[str, Any]] = field(default_factory=list)
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    written: list[str] = field(default_factory=list)
+
+    # --- inputs -----------------------------------------------------------------
+    def consume(self, upstream: SealedRun, contract_id: str) -> Path:
+        """Re-hash an upstream artifact against the upstream record; exit 3 on mismatch."""
+        item = upstream.indexed(contract_id)
+        path = inside(upstream.run_dir, item["relative_path"])
+        if not path.is_file():
+            raise DependencyError(f"{path}: upstream artifact missing (run {upstream.run_id})")
+        actual = sha256_file(path)
+        if actual != item["sha256"]:
+            raise DependencyError(
+                f"{path}: sha256 {actual[:12]}… differs from run {upstream.run_id}'s record "
+                f"({item['sha256'][:12]}…); the upstream artifact was altered: re-run that phase"
+            )
+        self._depend(upstream.run_id, upstream.record["phase_id"], contract_id, item)
+        return path
+
+    def consume_external(self, path: Path, contract_id: str, bindings: dict[str, Any]) -> Path:
+        """An artifact produced outside critspec: it must pass its contract; its sha256 is pinned."""
+        if not path.is_file():
+            raise DependencyError(f"{path}: file not found")
+        validate_artifact(contract_id, path, bindings)
+        item = {"relative_path": path.name, "sha256": sha256_file(path)}
+        self._depend(None, None, contract_id, item)
+        return path
+
+    def _depend(self, run_id: str | None, phase_id: str | None, cid: str, item: dict) -> None:
+        entry = {"contract": cid, "relative_path": item["relative_path"], "sha256": item["sha256"]}
+        for dep in self.dependencies:
+            if dep["run_id"] == run_id and dep["phase_id"] == phase_id:
+                dep["artifacts"].append(entry)
+                break
+        else:
+            self.dependencies.append({"run_id": run_id, "phase_id": phase_id, "artifacts": [entry]})
+        self.log.event(CANON.ENUM.LOG_EVENT.DEPENDENCY_VERIFIED, {"run_id": run_id, **entry})
+
+    # --- outputs ----------------------------------------------------------------
+    def results_path(self, contract_id: str) -> Path:
+        entry = contracts.entry(contract_id)
+        return self.work_dir / entry["subdir"] / entry["basenames"][0]
+
+    def write_json(self, contract_id: str, obj: Any) -> Path:
+        return self._written(contract_id, writers.write_json, obj)
+
+    def write_npz(self, contract_id: str, arrays: Mapping[str, np.ndarray]) -> Path:
+        return self._written(contract_id, writers.write_npz, arrays)
+
+    def write_parquet(self, contract_id: str, columns: Mapping[str, Any]) -> Path:
+        types = {c["name"]: c["type"] for c in contracts.view(contract_id, "columns")["columns"]}
+        return self._written(contract_id, lambda p, cols: writers.write_parquet(p, cols, types), columns)
+
+    def _written(self, contract_id: str, write: Any, payload: Any) -> Path:
+        path = self.results_path(contract_id)
+        if path.exists():
+            raise ContractError(f"{path}: already written in this run")
+        write(path, payload)
+        validate_artifact(contract_id, path, self.bindings())
+        self.written.append(path.relative_to(self.work_dir).as_posix())
+        return path
+
+    def bindings(self) -> dict[str, Any]:
+        return from_run(self._record(CANON.ENUM.STAGE_STATUS.INCOMPLETE, []), self.config_doc)
+
+    # --- record -----------------------------------------------------------------
+    def _record(self, status: str, index: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "project": {"name": CANON.PROJECT.NAME, "spec_version": CANON.PROJECT.SPEC_VERSION},
+            "run_id": self.run_id,
+            "phase_id": self.phase.id,
+            "stage_tag": self.phase.stage_tag,
+            "stage_status": status,
+            "run_id_mode": self.run_id_mode,
+            "created_utc": self.created_utc,
+            "model_role": self.model_role,
+            "model": self.model,
+            "dataset_slices": self.dataset_slices,
+            "config_sha256": config_sha256(self.config_doc),
+            "code_version": code_version(),
+            "versions": package_versions(),
+            "determinism": determinism_flags(),
+            "dependencies": self.dependencies,
+            "artifact_index": index,
+            "summary": self.summary,
+        }
+
+    def seal(self) -> None:
+        index = []
+        for path in sorted(p for p in self.work_dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(self.work_dir).as_posix()
+            if rel in (CANON.OUTPUT.RUN_RECORD, CANON.OUTPUT.CONFIG_RESOLVED):
+                continue
+            cid = contracts.contract_for_basename(rel)
+            if cid is None:
+                raise ContractError(f"{path}: written by the run but no contract covers it")
+            index.append(
+                {"contract": cid, "relative_path": rel, "sha256": sha256_file(path),
+                 "bytes": path.stat().st_size}
+            )
+        record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
+        writers.write_json(record_path, self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index))
+        validate_artifact(RUN_RECORD_CONTRACT, record_path)
+        for item in index:
+            if item["relative_path"] not in self.written:
+                validate_artifact(item["contract"], self.work_dir / item["relative_path"], self.bindings())
+        _make_read_only(self.work_dir)
+        try:
+            os.rename(self.work_dir, self.final_dir)
+        except OSError:
+            raise RunExistsError(f"{self.final_dir}: appeared while this run was building") from None
+
+
+def _make_read_only(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        path.chmod(READ_ONLY_DIR if path.is_dir() else READ_ONLY_FILE)
+    root.chmod(READ_ONLY_DIR)
+
+
+def _make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def record_status(run_dir: Path) -> str | None:
+    path = run_dir / CANON.OUTPUT.RUN_RECORD
+    try:
+        return writers.read_json(path).get("stage_status")
+    except (ContractError, OSError, AttributeError):
+        return None
+
+
+@contextmanager
+def open_run(
+    *,
+    phase: PhaseSpec,
+    runs_dir: Path,
+    config_doc: dict[str, Any],
+    model_role: str | None,
+    upstream_ids: list[str],
+    run_id_mode: str,
+    allow_resume: bool,
+) -> Iterator[RunBuilder]:
+    """Create, fill (the caller's block) and seal one run; exit 4 if it already exists."""
+    config_bytes = canonical_bytes(config_doc)
+    make_id = (
+        timestamp_run_id if run_id_mode == CANON.ENUM.RUN_ID_MODE.TIMESTAMP else content_run_id
+    )
+    run_id = make_id(phase.stage_tag, config_bytes, upstream_ids)
+    final_dir = runs_dir / run_id
+    if final_dir.exists():
+        status = record_status(final_dir)
+        if not (allow_resume and status != CANON.ENUM.STAGE_STATUS.COMPLETE):
+            raise RunExistsError(
+                f"{final_dir}: run already exists (stage_status {status}); nothing was changed. "
+                "Use the existing run, change the config, or pass --run-id-mode timestamp"
+            )
+        _make_writable(final_dir)
+        shutil.rmtree(final_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    work_dir = runs_dir / f"{CANON.PATH.TMP_RUN_PREFIX}{run_id}.{os.getpid()}"
+    if work_dir.exists():
+        _make_writable(work_dir)
+        shutil.rmtree(work_dir)
+    for sub in (CANON.OUTPUT.SUBDIR.RESULTS, CANON.OUTPUT.SUBDIR.LOGS):
+        (work_dir / sub).mkdir(parents=True)
+    (work_dir / CANON.OUTPUT.CONFIG_RESOLVED).write_bytes(config_bytes)
+    log = PhaseLog(work_dir / CANON.OUTPUT.SUBDIR.LOGS / phase.log, run_id)
+    builder = RunBuilder(
+        phase=phase, run_id=run_id, run_id_mode=run_id_mode, final_dir=final_dir,
+        work_dir=work_dir, config_doc=config_doc, model_role=model_role, log=log,
+    )
+    log.event(CANON.ENUM.LOG_EVENT.START, {"phase_id": phase.id, "model_role": model_role})
+    log.event(
+        CANON.ENUM.LOG_EVENT.CONFIG_RESOLVED,
+        {"config_sha256": config_sha256(config_doc), "upstream_run_ids": upstream_ids},
+    )
+    ok = False
+    try:
+        yield builder
+        log.event(CANON.ENUM.LOG_EVENT.ARTIFACTS_WRITTEN, {"artifacts": builder.written})
+        ok = True
+    except BaseException as exc:
+        log.event(CANON.ENUM.LOG_EVENT.ERROR, {"type": type(exc).__name__, "message": str(exc)})
+        raise
+    finally:
+        log.event(CANON.ENUM.LOG_EVENT.END, {"ok": ok})
+        if not ok:
+            _keep_failed(work_dir, runs_dir / f"{FAILED_PREFIX}{run_id}")
+    try:
+        builder.seal()
+    except BaseException:
+        _keep_failed(work_dir, runs_dir / f"{FAILED_PREFIX}{run_id}")
+        raise
+
+
+def _keep_failed(work_dir: Path, failed: Path) -> None:
+    """Keep a failed attempt's log beside the runs, replacing an older failed attempt."""
+    if not work_dir.exists():
+        return
+    _make_writable(work_dir)
+    if failed.exists():
+        _make_writable(failed)
+        shutil.rmtree(failed)
+    os.rename(work_dir, failed)

@@ -1,0 +1,24 @@
+"""Validate one artifact file against its contract, whatever its format (DESIGN §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from critspec.errors import ContractError
+from critspec.validate import contracts, json_validator, npz_validator, parquet_validator
+from critspec.validate.bindings import Bindings
+
+
+def validate_artifact(contract_id: str, path: Path, bindings: Bindings | None = None) -> None:
+    """Raise ContractError with one line naming the first violation."""
+    entry = contracts.entry(contract_id)
+    if not path.is_file():
+        raise ContractError(f"{path}: no such file (contract {contract_id})")
+    b = bindings or {}
+    fmt = entry["format"]
+    if fmt == "npz":
+        npz_validator.validate(path, contracts.view(contract_id, "arrays"), b, contract_id)
+    elif fmt == "parquet":
+        parquet_validator.validate(path, contracts.view(contract_id, "columns"), b, contract_id)
+    else:
+        json_validator.validate(path, contracts.view(contract_id, "schema"), fmt, b, contract_id)

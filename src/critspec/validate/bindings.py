@@ -1,0 +1,77 @@
+"""Bind contract symbols (L, d_ff, N, T, configured lists) to values (DESIGN §1, §7).
+
+Within a run they come from run_record.json and config_resolved.yaml as the
+contract index declares; for an external file they come from `--bind KEY=VALUE`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from critspec.errors import ContractError
+from critspec.validate import contracts
+
+Bindings = dict[str, Any]
+
+
+def _scalar(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+def parse_binds(pairs: list[str]) -> Bindings:
+    """'L=4', 'gains=0.7,0.8' -> {'L': 4, 'gains': [0.7, 0.8]}; list symbols always lists."""
+    out: Bindings = {}
+    list_symbols = {
+        lst for e in contracts.index()["artifacts"].values() for lst in _coverage_lists(e)
+    }
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ContractError(f"--bind {pair!r}: expected KEY=VALUE")
+        if key not in contracts.index()["bindings"]:
+            known = ", ".join(sorted(contracts.index()["bindings"]))
+            raise ContractError(f"--bind {key}: unknown symbol; known: {known}")
+        items = [_scalar(v) for v in value.split(",") if v != ""]
+        out[key] = items if (key in list_symbols or len(items) != 1) else items[0]
+    return out
+
+
+def _coverage_lists(entry: dict[str, Any]) -> list[str]:
+    if "columns" not in entry["views"]:
+        return []
+    return list(contracts.view_for_entry(entry, "columns")["coverage"].values())
+
+
+def _dig(node: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def from_run(record: dict[str, Any], config: dict[str, Any]) -> Bindings:
+    """Every symbol the run's record or resolved config can bind (others stay unbound)."""
+    sources = {"run_record": record, "config": config}
+    out: Bindings = {}
+    for symbol, binding in contracts.index()["bindings"].items():
+        value = _dig(sources[binding["source"]], binding["path"])
+        if value is not None:
+            out[symbol] = value
+    return out
+
+
+def need(bindings: Bindings, symbol: str, contract_id: str) -> Any:
+    if symbol not in bindings:
+        raise ContractError(
+            f"contract {contract_id}: symbol {symbol} is unbound; pass --bind {symbol}=VALUE"
+        )
+    return bindings[symbol]

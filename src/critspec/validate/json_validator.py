@@ -1,0 +1,63 @@
+"""JSON / YAML / JSONL artifacts against their generated JSON Schema (DESIGN §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from critspec.errors import ContractError
+from critspec.generate.json_schema import LENGTH_SYMBOL
+from critspec.store.writers import read_json, read_jsonl
+from critspec.validate import bindings as bind
+from critspec.validate.bindings import Bindings
+
+
+def _where(parts: Any) -> str:
+    return "/".join(str(p) for p in parts) or "<root>"
+
+
+def _check_lengths(schema: dict[str, Any], data: Any, where: list[Any], b: Bindings, cid: str) -> None:
+    symbol = schema.get(LENGTH_SYMBOL)
+    if symbol is not None and isinstance(data, list):
+        want = bind.need(b, symbol, cid)
+        if len(data) != want:
+            raise ContractError(f"{_where(where)}: length {len(data)}, expected {symbol}={want}")
+    if isinstance(data, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key in data:
+                _check_lengths(sub, data[key], [*where, key], b, cid)
+    if isinstance(data, list) and "items" in schema:
+        for i, item in enumerate(data):
+            _check_lengths(schema["items"], item, [*where, i], b, cid)
+
+
+def validate_document(schema: dict[str, Any], data: Any, b: Bindings, cid: str, label: str) -> None:
+    error = best_match(Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        raise ContractError(f"{label}: {_where(error.absolute_path)}: {error.message}")
+    try:
+        _check_lengths(schema, data, [], b, cid)
+    except ContractError as exc:
+        raise ContractError(f"{label}: {exc}") from None
+
+
+def load_document(path: Path, fmt: str) -> list[Any]:
+    if fmt == "jsonl":
+        return read_jsonl(path)
+    if fmt == "yaml":
+        try:
+            return [yaml.safe_load(path.read_text(encoding="utf-8"))]
+        except yaml.YAMLError as exc:
+            raise ContractError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    return [read_json(path)]
+
+
+def validate(path: Path, schema: dict[str, Any], fmt: str, b: Bindings, cid: str) -> None:
+    docs = load_document(path, fmt)
+    for i, doc in enumerate(docs, start=1):
+        label = f"{path}:{i}" if fmt == "jsonl" else str(path)
+        validate_document(schema, doc, b, cid, label)

@@ -1,0 +1,231 @@
+"""`critspec validate` on conforming and broken artifacts: exit 0, or exit 2 with one line."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from canon import CANON
+from critspec.cli import main
+from critspec.store import writers
+from critspec.validate import contracts
+
+SUB = CANON.CLI.SUBCOMMAND
+SD = [CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS]
+RATES = [0.25, 0.5]
+GAINS = [0.5, 1.5, 2.5]
+
+
+def run_validate(capsys: pytest.CaptureFixture[str], contract: str, path: Path, *binds: str) -> tuple[int, str]:
+    args = [SUB.VALIDATE, "--contract", contract, str(path)]
+    for b in binds:
+        args += ["--bind", b]
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def assert_rejected(code: int, err: str, *fragments: str) -> None:
+    assert code == CANON.CLI.EXIT.CONTRACT, err
+    assert len(err.splitlines()) == 1, f"expected one line, got: {err!r}"
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+
+
+# --- NPZ ----------------------------------------------------------------------
+def stats(tmp_path: Path, **arrays: np.ndarray) -> Path:
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.CALIBRATION_STATS
+    writers.write_npz(path, arrays)
+    return path
+
+
+GOOD_MU = np.zeros((2, 3), np.float32)
+GOOD_SIGMA = np.ones((2, 3), np.float32)
+
+
+def test_npz_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stats(tmp_path, mu=GOOD_MU, sigma=GOOD_SIGMA)
+    assert run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3")[0] == CANON.CLI.EXIT.OK
+
+
+def test_npz_missing_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stats(tmp_path, mu=GOOD_MU)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "sigma")
+
+
+def test_npz_wrong_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stats(tmp_path, mu=GOOD_MU, sigma=GOOD_SIGMA)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=3", "d_ff=3"), "shape")
+
+
+def test_npz_wrong_dtype(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stats(tmp_path, mu=GOOD_MU.astype(np.float64), sigma=GOOD_SIGMA)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "dtype", "mu")
+
+
+def test_npz_object_array(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "pickled.npz"
+    np.savez(path, mu=np.array([{"a": 1}], dtype=object), sigma=GOOD_SIGMA)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "pickled")
+
+
+def test_npz_nan_where_finite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sigma = GOOD_SIGMA.copy()
+    sigma[1, 2] = np.nan
+    path = stats(tmp_path, mu=GOOD_MU, sigma=sigma)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "non-finite", "[1, 2]")
+
+
+def test_npz_unbound_symbol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = stats(tmp_path, mu=GOOD_MU, sigma=GOOD_SIGMA)
+    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2"), "--bind d_ff")
+
+
+# --- Parquet ------------------------------------------------------------------
+def metrics_columns() -> dict[str, list]:
+    rows = list(itertools.product(SD, RATES, GAINS))
+    cols: dict[str, list] = {}
+    for spec in contracts.view("metrics", "columns")["columns"]:
+        name, kind = spec["name"], spec["type"]
+        if kind == "int64":
+            cols[name] = [1] * len(rows)
+        elif kind == "float64":
+            cols[name] = [0.25] * len(rows)
+        else:
+            cols[name] = [""] * len(rows)
+    cols["spike_def_id"] = [r[0] for r in rows]
+    cols["target_rate"] = [r[1] for r in rows]
+    cols["g"] = [r[2] for r in rows]
+    return cols
+
+
+def write_metrics(tmp_path: Path, cols: dict[str, list]) -> Path:
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.METRICS
+    types = {c["name"]: c["type"] for c in contracts.view("metrics", "columns")["columns"]}
+    writers.write_parquet(path, cols, {k: v for k, v in types.items() if k in cols})
+    return path
+
+
+def metrics_binds() -> list[str]:
+    return [
+        "spike_def_ids=" + ",".join(SD),
+        "target_rates=" + ",".join(map(str, RATES)),
+        "gains=" + ",".join(map(str, GAINS)),
+    ]
+
+
+def test_parquet_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_metrics(tmp_path, metrics_columns())
+    code, err = run_validate(capsys, "metrics", path, *metrics_binds())
+    assert code == CANON.CLI.EXIT.OK, err
+
+
+def test_parquet_missing_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = metrics_columns()
+    del cols["b_tot"]
+    path = write_metrics(tmp_path, cols)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "missing column", "b_tot")
+
+
+def test_parquet_value_outside_enum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = metrics_columns()
+    cols["spike_def_id"][0] = "SPIKE_SIDEWAYS"
+    path = write_metrics(tmp_path, cols)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "SPIKE_SIDEWAYS")
+
+
+def test_parquet_duplicate_row_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = metrics_columns()
+    cols["g"][1] = cols["g"][0]
+    path = write_metrics(tmp_path, cols)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "duplicate row key")
+
+
+def test_parquet_incomplete_coverage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = {k: v[:-1] for k, v in metrics_columns().items()}
+    path = write_metrics(tmp_path, cols)
+    assert_rejected(
+        *run_validate(capsys, "metrics", path, *metrics_binds()), "incomplete coverage", str(GAINS[-1])
+    )
+
+
+def test_parquet_nan_where_not_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = metrics_columns()
+    cols["achieved_rate_mean"][2] = float("nan")
+    path = write_metrics(tmp_path, cols)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "NaN", "row 2")
+
+
+def test_parquet_nan_allowed_in_b_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cols = metrics_columns()
+    cols["b_tot"][2] = float("nan")
+    path = write_metrics(tmp_path, cols)
+    assert run_validate(capsys, "metrics", path, *metrics_binds())[0] == CANON.CLI.EXIT.OK
+
+
+# --- JSON ---------------------------------------------------------------------
+def gstar_doc() -> dict:
+    return {
+        "method": CANON.ENUM.GSTAR_METHOD.BTOT_NEAR_ONE,
+        "selection_inputs": [CANON.ENUM.SELECTION_INPUT.B_TOT],
+        "tie_tol_abs": 0.0,
+        "gain_baseline": 1.0,
+        "gains": GAINS,
+        "metrics_sha256": "0" * 64,
+        "conditions": [
+            {
+                "spike_def_id": SD[0], "target_rate": RATES[0], "gstar": GAINS[0],
+                "b_tot_at_gstar": 0.9, "abs_dev": 0.1, "tied_gains": [GAINS[0]],
+                "decided_by": CANON.ENUM.GSTAR_DECIDED_BY.UNIQUE_MIN, "n_nan_excluded": 0,
+            }
+        ],
+    }
+
+
+def test_json_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.GSTAR
+    writers.write_json(path, gstar_doc())
+    assert run_validate(capsys, "gstar", path)[0] == CANON.CLI.EXIT.OK
+
+
+def test_json_field_of_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = gstar_doc()
+    doc["conditions"][0]["gstar"] = "one point one"
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.GSTAR
+    writers.write_json(path, doc)
+    assert_rejected(*run_validate(capsys, "gstar", path), "conditions/0/gstar")
+
+
+def test_json_unknown_key_and_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = gstar_doc()
+    doc["accuracy"] = 0.5
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.GSTAR
+    writers.write_json(path, doc)
+    assert_rejected(*run_validate(capsys, "gstar", path), "accuracy")
+    path.write_text(json.dumps(gstar_doc()).replace('"abs_dev": 0.1', '"abs_dev": NaN'))
+    assert_rejected(*run_validate(capsys, "gstar", path), "NaN")
+
+
+def test_rate_targets_length_symbol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {
+        "n_layers": 2, "d_ff": 3, "tau0": 2.0, "eps": 0.5, "gain_baseline": 1.0,
+        "samples_per_layer": 6, "n_sigma_clamped": 0,
+        "spike_defs": [{
+            "spike_def_id": SD[0], "r_base": [0.1, 0.2], "r_base_mean": 0.15,
+            "targets": [{"target_rate": 0.3, "r_star": [0.2, 0.4], "clipped": False}],
+        }],
+    }
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.RATE_TARGETS
+    writers.write_json(path, doc)
+    assert run_validate(capsys, "rate_targets", path, "L=2")[0] == CANON.CLI.EXIT.OK
+    assert_rejected(*run_validate(capsys, "rate_targets", path, "L=3"), "r_base", "L=3")
+
+
+def test_unknown_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    assert_rejected(*run_validate(capsys, "no_such_contract", path), "unknown contract")
