@@ -28,10 +28,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineRuns, Pi
         if not manifest_b.exists():
             spec = project_spec()
             started = time.monotonic()
-            a = run_pipeline(spec, shared / "runs_A")
+            a = run_pipeline(spec, shared / "store_A")
             manifest_a.write_text(a.to_json())
             time.sleep(max(0.0, MIN_GAP_S - (time.monotonic() - started)))
-            b = run_pipeline(spec, shared / "runs_B")
+            b = run_pipeline(spec, shared / "store_B")
             manifest_b.write_text(b.to_json())
         return (
             PipelineRuns.from_json(manifest_a.read_text()),

@@ -22,7 +22,11 @@ COMMAND_TIMEOUT_S = 600
 def entrypoint() -> str:
     """The installed console script next to this interpreter, else the one on PATH."""
     local = Path(sys.executable).parent / CANON.CLI.ENTRYPOINT
-    return str(local) if local.exists() else (shutil.which(CANON.CLI.ENTRYPOINT) or CANON.CLI.ENTRYPOINT)
+    return (
+        str(local)
+        if local.exists()
+        else (shutil.which(CANON.CLI.ENTRYPOINT) or CANON.CLI.ENTRYPOINT)
+    )
 
 
 def cli(command: str | list[str], *extra: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +34,11 @@ def cli(command: str | list[str], *extra: str) -> subprocess.CompletedProcess[st
     words = shlex.split(command) if isinstance(command, str) else [CANON.CLI.ENTRYPOINT, *command]
     argv = [entrypoint(), *words[1:], *extra]
     return subprocess.run(
-        argv, cwd=project_root(), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
+        argv,
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
 
@@ -54,12 +62,14 @@ class PipelineRuns:
         return self.runs_dir / self.runs[k]
 
     def to_json(self) -> str:
-        return json.dumps({"runs_dir": str(self.runs_dir), "runs": self.runs, "failures": self.failures})
+        return json.dumps(
+            {"runs_dir": str(self.runs_dir), "store": self.runs, "failures": self.failures}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> PipelineRuns:
         d = json.loads(text)
-        return cls(Path(d["runs_dir"]), d["runs"], d["failures"])
+        return cls(Path(d["runs_dir"]), d["store"], d["failures"])
 
 
 def run_pipeline(spec: Spec, runs_dir: Path) -> PipelineRuns:
@@ -82,5 +92,7 @@ def run_pipeline(spec: Spec, runs_dir: Path) -> PipelineRuns:
 
 def tree_hashes(root: Path) -> dict[str, str]:
     return {
-        p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }

@@ -20,22 +20,33 @@ def _cases() -> list[pytest.param]:
     for phase in SPEC.phases.phases:
         for role in phase.roles:
             for name in phase.checks:
-                cases.append(pytest.param(phase.key, role, name, id=f"{phase.key}-{role or 'ALL'}-{name}"))
+                cases.append(
+                    pytest.param(phase.key, role, name, id=f"{phase.key}-{role or 'ALL'}-{name}")
+                )
         for name in phase.once_checks:
-            cases.append(pytest.param(phase.key, phase.roles[0], name, id=f"{phase.key}-once-{name}"))
+            cases.append(
+                pytest.param(phase.key, phase.roles[0], name, id=f"{phase.key}-once-{name}")
+            )
     return cases
 
 
 @pytest.mark.parametrize(("phase_key", "role", "name"), _cases())
 def test_check(
-    phase_key: str, role: str | None, name: str,
-    pipeline: tuple[PipelineRuns, PipelineRuns], scratch: Path,
+    phase_key: str,
+    role: str | None,
+    name: str,
+    pipeline: tuple[PipelineRuns, PipelineRuns],
+    scratch: Path,
 ) -> None:
-    assert name in CHECKS, f"spec/phases.yaml declares check {name!r}; no function is registered for it"
+    assert name in CHECKS, (
+        f"spec/phases.yaml declares check {name!r}; no function is registered for it"
+    )
     a, b = pipeline
     CHECKS[name](CheckContext(SPEC, SPEC.phases.by_key(phase_key), role, a, b, scratch))
 
 
 def test_every_registered_check_is_declared() -> None:
     declared = {n for p in SPEC.phases.phases for n in (*p.checks, *p.once_checks)}
-    assert set(CHECKS) <= declared, f"registered but never declared: {sorted(set(CHECKS) - declared)}"
+    assert set(CHECKS) <= declared, (
+        f"registered but never declared: {sorted(set(CHECKS) - declared)}"
+    )

@@ -65,8 +65,6 @@ class CANON:
             UNIQUE_MIN = 'unique_min'
             CLOSEST_TO_BASELINE = 'closest_to_baseline'
             SMALLER_GAIN = 'smaller_gain'
-        class SELECTION_INPUT:
-            B_TOT = 'b_tot'
         class FORBIDDEN_SELECTION_INPUT:
             ACCURACY = 'accuracy'
             LOSS = 'loss'
@@ -122,7 +120,7 @@ class CANON:
         class MODEL_SOURCE:
             EMBEDDED = 'embedded'
             HUB = 'hub'
-            LOCAL_DIR = 'local_dir'
+            LOCAL_DIR = 'local'
         class DATASET_SOURCE:
             SYNTHETIC = 'synthetic'
             LOCAL_FILE = 'local_file'

@@ -22,42 +22,75 @@ SUB = CANON.CLI.SUBCOMMAND
 N, T, L, D_FF = 3, 5, 2, 4
 
 PRODUCER = PhaseSpec(
-    key="PRODUCER", id=SUB.PHASE1_CALIBRATE, stage_tag=CANON.OUTPUT.STAGE_TAG.PHASE1_CALIBRATE,
-    log=CANON.OUTPUT.LOG.PHASE1_CALIBRATE, runner="tests", per_model_role=False,
-    commands={}, config_sections=(), consumes=(), produces=("calibration_slice",),
-    checks=(), once_checks=(),
+    key="PRODUCER",
+    id=SUB.PHASE1_CALIBRATE,
+    stage_tag=CANON.OUTPUT.STAGE_TAG.PHASE1_CALIBRATE,
+    log=CANON.OUTPUT.LOG.PHASE1_CALIBRATE,
+    runner="tests",
+    per_model_role=False,
+    commands={},
+    config_sections=(),
+    consumes=(),
+    produces=("calibration_slice",),
+    checks=(),
+    once_checks=(),
 )
 CONSUMER = PhaseSpec(
-    key="CONSUMER", id=SUB.PHASE2_GAIN_GRID, stage_tag=CANON.OUTPUT.STAGE_TAG.PHASE2_GAIN_GRID,
-    log=CANON.OUTPUT.LOG.PHASE2_GAIN_GRID, runner="tests", per_model_role=False,
-    commands={}, config_sections=(),
+    key="CONSUMER",
+    id=SUB.PHASE2_GAIN_GRID,
+    stage_tag=CANON.OUTPUT.STAGE_TAG.PHASE2_GAIN_GRID,
+    log=CANON.OUTPUT.LOG.PHASE2_GAIN_GRID,
+    runner="tests",
+    per_model_role=False,
+    commands={},
+    config_sections=(),
     consumes=(Consumes(phase="PRODUCER", artifacts=("calibration_slice",)),),
-    produces=("calibration_stats",), checks=(), once_checks=(),
+    produces=("calibration_stats",),
+    checks=(),
+    once_checks=(),
 )
 CONFIG = {"profile": "throwaway", "knob": [1, 2, 3]}
 SLICE = {
-    "dataset_role": CANON.ENUM.DATASET_ROLE.A, "slice_name": "throwaway",
-    "source": CANON.ENUM.DATASET_SOURCE.SYNTHETIC, "n_windows": N, "seq_len_tokens": T,
-    "slice_sha256": "a" * 64, "tokenizer_sha256": "b" * 64,
+    "dataset_role": CANON.ENUM.DATASET_ROLE.A,
+    "slice_name": "throwaway",
+    "source": CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
+    "n_windows": N,
+    "seq_len_tokens": T,
+    "slice_sha256": "a" * 64,
+    "tokenizer_sha256": "b" * 64,
 }
 MODEL = {
-    "model_id": "toy", "source": CANON.ENUM.MODEL_SOURCE.EMBEDDED, "revision": "c" * 64,
-    "weights_sha256": "c" * 64, "local_dir": None, "model_type": "toy",
-    "arch_family": CANON.ENUM.ARCH_FAMILY.SWIGLU, "n_layers": L, "d_ff": D_FF,
-    "dtype": CANON.ENUM.DTYPE.FP32, "device": CANON.ENUM.DEVICE.CPU,
+    "model_id": "toy",
+    "source": CANON.ENUM.MODEL_SOURCE.EMBEDDED,
+    "revision": "c" * 64,
+    "weights_sha256": "c" * 64,
+    "local_dir": None,
+    "model_type": "toy",
+    "arch_family": CANON.ENUM.ARCH_FAMILY.SWIGLU,
+    "n_layers": L,
+    "d_ff": D_FF,
+    "dtype": CANON.ENUM.DTYPE.FP32,
+    "device": CANON.ENUM.DEVICE.CPU,
 }
 
 
 def produce(runs: Path) -> Path:
     with open_run(
-        phase=PRODUCER, runs_dir=runs, config_doc=CONFIG, model_role=None, upstream_ids=[],
-        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH, allow_resume=False,
+        phase=PRODUCER,
+        runs_dir=runs,
+        config_doc=CONFIG,
+        model_role=None,
+        upstream_ids=[],
+        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+        allow_resume=False,
     ) as run:
         run.dataset_slices.append(SLICE)
         run.write_npz(
             "calibration_slice",
-            {"window_index": np.arange(N, dtype=np.int64),
-             "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T)},
+            {
+                "window_index": np.arange(N, dtype=np.int64),
+                "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T),
+            },
         )
     return run.final_dir
 
@@ -65,8 +98,12 @@ def produce(runs: Path) -> Path:
 def consume(runs: Path, upstream_dir: Path) -> Path:
     up = SealedRun.open(upstream_dir)
     with open_run(
-        phase=CONSUMER, runs_dir=runs, config_doc=CONFIG, model_role=None,
-        upstream_ids=[up.run_id], run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+        phase=CONSUMER,
+        runs_dir=runs,
+        config_doc=CONFIG,
+        model_role=None,
+        upstream_ids=[up.run_id],
+        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
         allow_resume=False,
     ) as run:
         run.model = MODEL
@@ -82,8 +119,8 @@ def results_hashes(run_dir: Path) -> dict[str, str]:
 
 
 def test_run_directory_record_logs_index(tmp_path: Path) -> None:
-    up = produce(tmp_path / "runs")
-    down = consume(tmp_path / "runs", up)
+    up = produce(tmp_path / "store")
+    down = consume(tmp_path / "store", up)
     record = read_json(down / CANON.OUTPUT.RUN_RECORD)
     assert record["stage_status"] == CANON.ENUM.STAGE_STATUS.COMPLETE
     assert down.name == record["run_id"] and down.name.startswith(CANON.PATH.RUN_DIR_PREFIX)
@@ -110,28 +147,32 @@ def test_rerun_into_second_runs_dir_is_identical(tmp_path: Path) -> None:
     assert results_hashes(a) == results_hashes(b)
 
 
-def test_rerun_into_same_runs_dir_exits_4(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    up = produce(tmp_path / "runs")
+def test_rerun_into_same_runs_dir_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up = produce(tmp_path / "store")
     before = results_hashes(up)
     with pytest.raises(RunExistsError) as exc:
-        produce(tmp_path / "runs")
+        produce(tmp_path / "store")
     assert exc.value.exit_code == CANON.CLI.EXIT.RUN_EXISTS
     assert up.name in str(exc.value)
     assert results_hashes(up) == before
 
 
 def test_altered_upstream_artifact_exits_3(tmp_path: Path) -> None:
-    up = produce(tmp_path / "runs")
+    up = produce(tmp_path / "store")
     target = up / CANON.OUTPUT.SUBDIR.RESULTS / CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE
     target.chmod(0o644)
     data = bytearray(target.read_bytes())
     data[-30] ^= 0xFF
     target.write_bytes(bytes(data))
     with pytest.raises(DependencyError) as exc:
-        consume(tmp_path / "runs", up)
+        consume(tmp_path / "store", up)
     assert exc.value.exit_code == CANON.CLI.EXIT.DEPENDENCY
     assert target.name in str(exc.value)
-    sealed = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)]
+    sealed = [
+        p for p in (tmp_path / "store").iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)
+    ]
     assert sealed == [up]
 
 
@@ -149,7 +190,7 @@ def test_killed_run_leaves_no_sealed_run(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    runs = tmp_path / "runs"
+    runs = tmp_path / "store"
     proc = subprocess.run([sys.executable, "-c", script, str(runs)], capture_output=True)
     assert proc.returncode != 0
     names = [p.name for p in runs.iterdir()]
@@ -159,23 +200,31 @@ def test_killed_run_leaves_no_sealed_run(tmp_path: Path) -> None:
 
 
 def test_failed_run_keeps_its_log_and_seals_nothing(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
+    runs = tmp_path / "store"
     with pytest.raises(ZeroDivisionError):
         with open_run(
-            phase=PRODUCER, runs_dir=runs, config_doc=CONFIG, model_role=None, upstream_ids=[],
-            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH, allow_resume=False,
+            phase=PRODUCER,
+            runs_dir=runs,
+            config_doc=CONFIG,
+            model_role=None,
+            upstream_ids=[],
+            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+            allow_resume=False,
         ):
             _ = 1 / 0
     [failed] = list(runs.iterdir())
     assert not failed.name.startswith(CANON.PATH.RUN_DIR_PREFIX)
     events = read_jsonl(failed / CANON.OUTPUT.SUBDIR.LOGS / CANON.OUTPUT.LOG.PHASE1_CALIBRATE)
-    assert [e["event_type"] for e in events][-2:] == [CANON.ENUM.LOG_EVENT.ERROR, CANON.ENUM.LOG_EVENT.END]
+    assert [e["event_type"] for e in events][-2:] == [
+        CANON.ENUM.LOG_EVENT.ERROR,
+        CANON.ENUM.LOG_EVENT.END,
+    ]
 
 
 def test_record_path_escaping_run_dir_is_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    up = produce(tmp_path / "runs")
+    up = produce(tmp_path / "store")
     record_path = up / CANON.OUTPUT.RUN_RECORD
     record = read_json(record_path)
     record["artifact_index"][0]["relative_path"] = "../../etc/passwd"
@@ -190,14 +239,21 @@ def test_timestamp_mode_gives_fresh_ids(tmp_path: Path) -> None:
     ids = set()
     for _ in range(2):
         with open_run(
-            phase=PRODUCER, runs_dir=tmp_path, config_doc=CONFIG, model_role=None,
-            upstream_ids=[], run_id_mode=CANON.ENUM.RUN_ID_MODE.TIMESTAMP, allow_resume=False,
+            phase=PRODUCER,
+            runs_dir=tmp_path,
+            config_doc=CONFIG,
+            model_role=None,
+            upstream_ids=[],
+            run_id_mode=CANON.ENUM.RUN_ID_MODE.TIMESTAMP,
+            allow_resume=False,
         ) as run:
             run.dataset_slices.append(SLICE)
             run.write_npz(
                 "calibration_slice",
-                {"window_index": np.arange(N, dtype=np.int64),
-                 "input_ids": np.zeros((N, T), dtype=np.int32)},
+                {
+                    "window_index": np.arange(N, dtype=np.int64),
+                    "input_ids": np.zeros((N, T), dtype=np.int32),
+                },
             )
         ids.add(run.run_id)
     assert len(ids) == 2

@@ -17,10 +17,14 @@ from critspec.validate import contracts
 SUB = CANON.CLI.SUBCOMMAND
 SD = [CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS]
 RATES = [0.25, 0.5]
-GAINS = [0.5, 1.5, 2.5]
+GAINS = [0.5, 1.5, 3.0]
+B_TOT = "b_tot"
+ACCURACY = CANON.ENUM.FORBIDDEN_SELECTION_INPUT.ACCURACY
 
 
-def run_validate(capsys: pytest.CaptureFixture[str], contract: str, path: Path, *binds: str) -> tuple[int, str]:
+def run_validate(
+    capsys: pytest.CaptureFixture[str], contract: str, path: Path, *binds: str
+) -> tuple[int, str]:
     args = [SUB.VALIDATE, "--contract", contract, str(path)]
     for b in binds:
         args += ["--bind", b]
@@ -64,7 +68,9 @@ def test_npz_wrong_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_npz_wrong_dtype(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = stats(tmp_path, mu=GOOD_MU.astype(np.float64), sigma=GOOD_SIGMA)
-    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "dtype", "mu")
+    assert_rejected(
+        *run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "dtype", "mu"
+    )
 
 
 def test_npz_object_array(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,7 +83,9 @@ def test_npz_nan_where_finite(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     sigma = GOOD_SIGMA.copy()
     sigma[1, 2] = np.nan
     path = stats(tmp_path, mu=GOOD_MU, sigma=sigma)
-    assert_rejected(*run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "non-finite", "[1, 2]")
+    assert_rejected(
+        *run_validate(capsys, "calibration_stats", path, "L=2", "d_ff=3"), "non-finite", "[1, 2]"
+    )
 
 
 def test_npz_unbound_symbol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,9 +134,11 @@ def test_parquet_conforming(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_parquet_missing_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cols = metrics_columns()
-    del cols["b_tot"]
+    del cols[B_TOT]
     path = write_metrics(tmp_path, cols)
-    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "missing column", "b_tot")
+    assert_rejected(
+        *run_validate(capsys, "metrics", path, *metrics_binds()), "missing column", "b_tot"
+    )
 
 
 def test_parquet_value_outside_enum(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -149,7 +159,9 @@ def test_parquet_incomplete_coverage(tmp_path: Path, capsys: pytest.CaptureFixtu
     cols = {k: v[:-1] for k, v in metrics_columns().items()}
     path = write_metrics(tmp_path, cols)
     assert_rejected(
-        *run_validate(capsys, "metrics", path, *metrics_binds()), "incomplete coverage", str(GAINS[-1])
+        *run_validate(capsys, "metrics", path, *metrics_binds()),
+        "incomplete coverage",
+        str(GAINS[-1]),
     )
 
 
@@ -160,9 +172,11 @@ def test_parquet_nan_where_not_allowed(tmp_path: Path, capsys: pytest.CaptureFix
     assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "NaN", "row 2")
 
 
-def test_parquet_nan_allowed_in_b_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_parquet_nan_allowed_in_b_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cols = metrics_columns()
-    cols["b_tot"][2] = float("nan")
+    cols[B_TOT][2] = float("nan")
     path = write_metrics(tmp_path, cols)
     assert run_validate(capsys, "metrics", path, *metrics_binds())[0] == CANON.CLI.EXIT.OK
 
@@ -171,16 +185,21 @@ def test_parquet_nan_allowed_in_b_columns(tmp_path: Path, capsys: pytest.Capture
 def gstar_doc() -> dict:
     return {
         "method": CANON.ENUM.GSTAR_METHOD.BTOT_NEAR_ONE,
-        "selection_inputs": [CANON.ENUM.SELECTION_INPUT.B_TOT],
+        "selection_inputs": [B_TOT],
         "tie_tol_abs": 0.0,
         "gain_baseline": 1.0,
         "gains": GAINS,
         "metrics_sha256": "0" * 64,
         "conditions": [
             {
-                "spike_def_id": SD[0], "target_rate": RATES[0], "gstar": GAINS[0],
-                "b_tot_at_gstar": 0.9, "abs_dev": 0.1, "tied_gains": [GAINS[0]],
-                "decided_by": CANON.ENUM.GSTAR_DECIDED_BY.UNIQUE_MIN, "n_nan_excluded": 0,
+                "spike_def_id": SD[0],
+                "target_rate": RATES[0],
+                "gstar": GAINS[0],
+                "b_tot_at_gstar": 0.75,
+                "abs_dev": 0.25,
+                "tied_gains": [GAINS[0]],
+                "decided_by": CANON.ENUM.GSTAR_DECIDED_BY.UNIQUE_MIN,
+                "n_nan_excluded": 0,
             }
         ],
     }
@@ -202,22 +221,31 @@ def test_json_field_of_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_json_unknown_key_and_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = gstar_doc()
-    doc["accuracy"] = 0.5
+    doc[ACCURACY] = 0.5
     path = tmp_path / CANON.OUTPUT.ARTIFACT.GSTAR
     writers.write_json(path, doc)
-    assert_rejected(*run_validate(capsys, "gstar", path), "accuracy")
-    path.write_text(json.dumps(gstar_doc()).replace('"abs_dev": 0.1', '"abs_dev": NaN'))
+    assert_rejected(*run_validate(capsys, "gstar", path), ACCURACY)
+    path.write_text(json.dumps(gstar_doc()).replace('"abs_dev": 0.25', '"abs_dev": NaN'))
     assert_rejected(*run_validate(capsys, "gstar", path), "NaN")
 
 
 def test_rate_targets_length_symbol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = {
-        "n_layers": 2, "d_ff": 3, "tau0": 2.0, "eps": 0.5, "gain_baseline": 1.0,
-        "samples_per_layer": 6, "n_sigma_clamped": 0,
-        "spike_defs": [{
-            "spike_def_id": SD[0], "r_base": [0.1, 0.2], "r_base_mean": 0.15,
-            "targets": [{"target_rate": 0.3, "r_star": [0.2, 0.4], "clipped": False}],
-        }],
+        "n_layers": 2,
+        "d_ff": 3,
+        "tau0": 2.0,
+        "eps": 0.5,
+        "gain_baseline": 1.0,
+        "samples_per_layer": 6,
+        "n_sigma_clamped": 0,
+        "spike_defs": [
+            {
+                "spike_def_id": SD[0],
+                "r_base": [0.1, 0.2],
+                "r_base_mean": 0.15,
+                "targets": [{"target_rate": 0.3, "r_star": [0.2, 0.4], "clipped": False}],
+            }
+        ],
     }
     path = tmp_path / CANON.OUTPUT.ARTIFACT.RATE_TARGETS
     writers.write_json(path, doc)

@@ -48,10 +48,14 @@ def index_hashes_match(ctx: CheckContext) -> None:
     for item in record["artifact_index"]:
         rel = item["relative_path"]
         assert on_disk.get(rel) == item["sha256"], f"{ctx.run_a}: {rel}: sha256 differs from index"
-    unlisted = set(on_disk) - {i["relative_path"] for i in record["artifact_index"]} - {
-        CANON.OUTPUT.RUN_RECORD,
-        CANON.OUTPUT.CONFIG_RESOLVED,
-    }
+    unlisted = (
+        set(on_disk)
+        - {i["relative_path"] for i in record["artifact_index"]}
+        - {
+            CANON.OUTPUT.RUN_RECORD,
+            CANON.OUTPUT.CONFIG_RESOLVED,
+        }
+    )
     assert not unlisted, f"{ctx.run_a}: files outside the artifact_index: {sorted(unlisted)}"
 
 
@@ -101,7 +105,7 @@ def dependencies_recorded(ctx: CheckContext) -> None:
 @check("tamper_detected")
 def tamper_detected(ctx: CheckContext) -> None:
     """Alter the first consumed artifact in a copy of the runs; the phase must exit 3."""
-    runs = ctx.scratch / "runs"
+    runs = ctx.scratch / "store"
     runs.mkdir()
     upstream_keys = {dep.phase for dep in ctx.phase.consumes}
     for key in [p.key for p in ctx.spec.phases.phases if p.key in _ancestors(ctx, upstream_keys)]:
@@ -121,7 +125,11 @@ def tamper_detected(ctx: CheckContext) -> None:
         f"{CANON.CLI.EXIT.DEPENDENCY}): {proc.stderr.strip()}"
     )
     assert target.name in proc.stderr, f"error does not name the altered file: {proc.stderr}"
-    sealed = [p for p in runs.iterdir() if p.name.startswith(f"{CANON.PATH.RUN_DIR_PREFIX}{ctx.phase.stage_tag}_")]
+    sealed = [
+        p
+        for p in runs.iterdir()
+        if p.name.startswith(f"{CANON.PATH.RUN_DIR_PREFIX}{ctx.phase.stage_tag}_")
+    ]
     assert not sealed, f"a {ctx.phase.id} run was sealed despite the altered input: {sealed}"
 
 

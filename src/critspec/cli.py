@@ -30,7 +30,8 @@ def _phase_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=_enum(CANON.ENUM.DEVICE))
     p.add_argument("--dtype", choices=_enum(CANON.ENUM.DTYPE))
     p.add_argument(
-        "--run-id-mode", choices=_enum(CANON.ENUM.RUN_ID_MODE),
+        "--run-id-mode",
+        choices=_enum(CANON.ENUM.RUN_ID_MODE),
         default=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
     )
     p.add_argument("--allow-resume", action="store_true")
@@ -73,9 +74,15 @@ def _options(args: argparse.Namespace):  # noqa: ANN202
     from critspec.orchestrate import Options
 
     return Options(
-        config=args.config, runs_dir=args.runs_dir, model_role=args.model_role,
-        device=args.device, dtype=args.dtype, run_id_mode=args.run_id_mode,
-        allow_resume=args.allow_resume, dry_run=args.dry_run, from_run=args.from_run,
+        config=args.config,
+        runs_dir=args.runs_dir,
+        model_role=args.model_role,
+        device=args.device,
+        dtype=args.dtype,
+        run_id_mode=args.run_id_mode,
+        allow_resume=args.allow_resume,
+        dry_run=args.dry_run,
+        from_run=args.from_run,
         metrics=getattr(args, "metrics", None),
     )
 
@@ -102,8 +109,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from critspec.validate.run import validate_run
 
         record = validate_run(args.run_dir)
-        print(f"{args.run_dir}: sealed run {record['run_id']} is intact "
-              f"({len(record['artifact_index'])} artifacts)")
+        print(
+            f"{args.run_dir}: sealed run {record['run_id']} is intact "
+            f"({len(record['artifact_index'])} artifacts)"
+        )
         return CANON.CLI.EXIT.OK
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all

@@ -86,8 +86,13 @@ def settle(options: Options, phase_key: str) -> Invocation:
             raise DependencyError(f"{options.metrics}: --metrics file not found")
         external["metrics_sha256"] = sha256_file(options.metrics)
     return Invocation(
-        spec=spec, phase=phase, config=config, options=options, device=device.type,
-        dtype=dtype_name(dtype), external=external,
+        spec=spec,
+        phase=phase,
+        config=config,
+        options=options,
+        device=device.type,
+        dtype=dtype_name(dtype),
+        external=external,
     )
 
 
@@ -171,7 +176,9 @@ def execute(inv: Invocation) -> Path:
         runs_dir=inv.options.runs_dir,
         config_doc=inv.config_doc(),
         model_role=inv.options.model_role if inv.phase.per_model_role else None,
-        upstream_ids=[upstream[dep.phase].run_id for dep in inv.phase.consumes if dep.phase in upstream],
+        upstream_ids=[
+            upstream[dep.phase].run_id for dep in inv.phase.consumes if dep.phase in upstream
+        ],
         run_id_mode=inv.options.run_id_mode,
         allow_resume=inv.options.allow_resume,
     ) as run:

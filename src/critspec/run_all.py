@@ -49,8 +49,16 @@ def summary_table(gstar_runs: dict[str, Path]) -> str:
         doc = read_json(run_dir / CANON.OUTPUT.SUBDIR.RESULTS / CANON.OUTPUT.ARTIFACT.GSTAR)
         for c in doc["conditions"]:
             rows.append(
-                (role, c["spike_def_id"], f"{c['target_rate']:g}", f"{c['gstar']:g}",
-                 f"{c['b_tot_at_gstar']:.4f}", c["decided_by"])
+                (
+                    role,
+                    c["spike_def_id"],
+                    f"{c['target_rate']:g}",
+                    f"{c['gstar']:g}",
+                    f"{c['b_tot_at_gstar']:.4f}",
+                    c["decided_by"],
+                )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows
+    )

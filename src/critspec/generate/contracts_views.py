@@ -37,7 +37,9 @@ def render_all(spec_dir: Path, canon: CanonSpec, header: str) -> dict[str, str]:
             )
         if art.arrays is not None:
             views["arrays"] = art_id + ARRAYS_SUFFIX
-            files[f"{top}/{views['arrays']}"] = dump_json(tabular.render_arrays(art_id, art, header))
+            files[f"{top}/{views['arrays']}"] = dump_json(
+                tabular.render_arrays(art_id, art, header)
+            )
         if art.columns is not None:
             views["columns"] = art_id + COLUMNS_SUFFIX
             views["gx_suite"] = art_id + GX_SUFFIX

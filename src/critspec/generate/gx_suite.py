@@ -30,7 +30,9 @@ def render(art_id: str, art: ArtifactSpec, header: str) -> dict[str, Any]:
     expectations = [_expect("expect_table_columns_to_match_ordered_list", column_list=list(cols))]
     for name, col in cols.items():
         expectations.append(
-            _expect("expect_column_values_to_be_of_type", column=name, type_=ARROW_TO_GX_TYPE[col.type])
+            _expect(
+                "expect_column_values_to_be_of_type", column=name, type_=ARROW_TO_GX_TYPE[col.type]
+            )
         )
         # pandas reads NaN as null, so a column that admits NaN gets no not-null rule.
         if not col.nullable and not col.allow_nan:

@@ -60,14 +60,16 @@ def _stale(root: Path, files: dict[str, str]) -> list[str]:
 
 
 def check(root: Path) -> None:
-    """Raise ContractError naming the first generated file that differs from spec/."""
+    """Raise ContractError naming every generated file that differs from spec/."""
     files = build(root)
-    for rel, text in sorted(files.items()):
-        path = root / rel
-        if not path.exists():
-            raise ContractError(f"{rel}: generated file missing; run `critspec generate`")
-        if path.read_text(encoding="utf-8") != text:
-            raise ContractError(f"{rel}: differs from spec/; run `critspec generate`")
-    stale = _stale(root, files)
-    if stale:
-        raise ContractError(f"{stale[0]}: not generated from spec/; run `critspec generate`")
+    drift = [
+        rel
+        for rel, text in sorted(files.items())
+        if not (root / rel).exists() or (root / rel).read_text(encoding="utf-8") != text
+    ]
+    drift += _stale(root, files)
+    if drift:
+        raise ContractError(
+            f"{len(drift)} generated file(s) differ from spec/: {', '.join(drift)}; "
+            "run `critspec generate`"
+        )

@@ -11,10 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from canon import CANON
+
 JsonType = Literal["string", "integer", "number", "boolean", "object", "array"]
 ArrowType = Literal["string", "float64", "float32", "int64", "int32", "bool"]
 NpzDtype = Literal["float32", "float64", "int64", "int32", "uint8", "uint16", "bool"]
-Format = Literal["json", "yaml", "jsonl", "npz", "parquet"]
+FMT = CANON.ENUM.ARTIFACT_FORMAT
+Format = Literal[FMT.JSON, FMT.YAML, FMT.JSONL, FMT.NPZ, FMT.PARQUET]
 
 
 class _Strict(BaseModel):
@@ -83,11 +86,11 @@ class ArtifactSpec(_Strict):
     @model_validator(mode="after")
     def _content_matches_format(self) -> ArtifactSpec:
         want = {
-            "json": "fields",
-            "yaml": "fields",
-            "jsonl": "fields",
-            "npz": "arrays",
-            "parquet": "columns",
+            FMT.JSON: "fields",
+            FMT.YAML: "fields",
+            FMT.JSONL: "fields",
+            FMT.NPZ: "arrays",
+            FMT.PARQUET: "columns",
         }[self.format]
         for name in ("fields", "arrays", "columns"):
             present = getattr(self, name) is not None

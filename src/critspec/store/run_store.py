@@ -51,7 +51,9 @@ def content_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str])
     for part in (config_bytes, stage_tag.encode(), *(u.encode() for u in upstream_ids)):
         digest.update(len(part).to_bytes(8, "little"))
         digest.update(part)
-    return f"{CANON.PATH.RUN_DIR_PREFIX}{stage_tag}_{digest.hexdigest()[: CANON.CONST.RUN_HASH_LEN]}"
+    return (
+        f"{CANON.PATH.RUN_DIR_PREFIX}{stage_tag}_{digest.hexdigest()[: CANON.CONST.RUN_HASH_LEN]}"
+    )
 
 
 def timestamp_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str]) -> str:
@@ -154,7 +156,9 @@ class RunBuilder:
 
     def write_parquet(self, contract_id: str, columns: Mapping[str, Any]) -> Path:
         types = {c["name"]: c["type"] for c in contracts.view(contract_id, "columns")["columns"]}
-        return self._written(contract_id, lambda p, cols: writers.write_parquet(p, cols, types), columns)
+        return self._written(
+            contract_id, lambda p, cols: writers.write_parquet(p, cols, types), columns
+        )
 
     def _written(self, contract_id: str, write: Any, payload: Any) -> Path:
         path = self.results_path(contract_id)
@@ -200,20 +204,28 @@ class RunBuilder:
             if cid is None:
                 raise ContractError(f"{path}: written by the run but no contract covers it")
             index.append(
-                {"contract": cid, "relative_path": rel, "sha256": sha256_file(path),
-                 "bytes": path.stat().st_size}
+                {
+                    "contract": cid,
+                    "relative_path": rel,
+                    "sha256": sha256_file(path),
+                    "bytes": path.stat().st_size,
+                }
             )
         record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
         writers.write_json(record_path, self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index))
         validate_artifact(RUN_RECORD_CONTRACT, record_path)
         for item in index:
             if item["relative_path"] not in self.written:
-                validate_artifact(item["contract"], self.work_dir / item["relative_path"], self.bindings())
+                validate_artifact(
+                    item["contract"], self.work_dir / item["relative_path"], self.bindings()
+                )
         _make_read_only(self.work_dir)
         try:
             os.rename(self.work_dir, self.final_dir)
         except OSError:
-            raise RunExistsError(f"{self.final_dir}: appeared while this run was building") from None
+            raise RunExistsError(
+                f"{self.final_dir}: appeared while this run was building"
+            ) from None
 
 
 def _make_read_only(root: Path) -> None:
@@ -272,8 +284,14 @@ def open_run(
     (work_dir / CANON.OUTPUT.CONFIG_RESOLVED).write_bytes(config_bytes)
     log = PhaseLog(work_dir / CANON.OUTPUT.SUBDIR.LOGS / phase.log, run_id)
     builder = RunBuilder(
-        phase=phase, run_id=run_id, run_id_mode=run_id_mode, final_dir=final_dir,
-        work_dir=work_dir, config_doc=config_doc, model_role=model_role, log=log,
+        phase=phase,
+        run_id=run_id,
+        run_id_mode=run_id_mode,
+        final_dir=final_dir,
+        work_dir=work_dir,
+        config_doc=config_doc,
+        model_role=model_role,
+        log=log,
     )
     log.event(CANON.ENUM.LOG_EVENT.START, {"phase_id": phase.id, "model_role": model_role})
     log.event(

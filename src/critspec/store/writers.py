@@ -111,7 +111,10 @@ def write_parquet(path: Path, columns: Mapping[str, Any], types: Mapping[str, st
     if extra:
         raise ContractError(f"{path}: columns {extra} are not in the contract")
     schema = pa.schema([pa.field(name, ARROW_TYPES[t]) for name, t in types.items()])
-    table = pa.table({name: pa.array(columns[name], type=ARROW_TYPES[t]) for name, t in types.items()}, schema=schema)
+    table = pa.table(
+        {name: pa.array(columns[name], type=ARROW_TYPES[t]) for name, t in types.items()},
+        schema=schema,
+    )
     pq.write_table(table, path, compression="zstd", use_dictionary=False, write_statistics=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from canon import CANON
 from critspec.errors import ContractError
 from critspec.validate import contracts, json_validator, npz_validator, parquet_validator
 from critspec.validate.bindings import Bindings
@@ -16,9 +17,9 @@ def validate_artifact(contract_id: str, path: Path, bindings: Bindings | None = 
         raise ContractError(f"{path}: no such file (contract {contract_id})")
     b = bindings or {}
     fmt = entry["format"]
-    if fmt == "npz":
+    if fmt == CANON.ENUM.ARTIFACT_FORMAT.NPZ:
         npz_validator.validate(path, contracts.view(contract_id, "arrays"), b, contract_id)
-    elif fmt == "parquet":
+    elif fmt == CANON.ENUM.ARTIFACT_FORMAT.PARQUET:
         parquet_validator.validate(path, contracts.view(contract_id, "columns"), b, contract_id)
     else:
         json_validator.validate(path, contracts.view(contract_id, "schema"), fmt, b, contract_id)

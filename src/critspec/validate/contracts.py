@@ -28,9 +28,7 @@ def contract_ids(root: Path | None = None) -> list[str]:
 def entry(contract_id: str, root: Path | None = None) -> dict[str, Any]:
     arts = index(root)["artifacts"]
     if contract_id not in arts:
-        raise ContractError(
-            f"unknown contract {contract_id!r}; known: {', '.join(sorted(arts))}"
-        )
+        raise ContractError(f"unknown contract {contract_id!r}; known: {', '.join(sorted(arts))}")
     return arts[contract_id]
 
 

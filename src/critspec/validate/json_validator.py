@@ -9,6 +9,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from canon import CANON
 from critspec.errors import ContractError
 from critspec.generate.json_schema import LENGTH_SYMBOL
 from critspec.store.writers import read_json, read_jsonl
@@ -20,7 +21,9 @@ def _where(parts: Any) -> str:
     return "/".join(str(p) for p in parts) or "<root>"
 
 
-def _check_lengths(schema: dict[str, Any], data: Any, where: list[Any], b: Bindings, cid: str) -> None:
+def _check_lengths(
+    schema: dict[str, Any], data: Any, where: list[Any], b: Bindings, cid: str
+) -> None:
     symbol = schema.get(LENGTH_SYMBOL)
     if symbol is not None and isinstance(data, list):
         want = bind.need(b, symbol, cid)
@@ -46,9 +49,9 @@ def validate_document(schema: dict[str, Any], data: Any, b: Bindings, cid: str, 
 
 
 def load_document(path: Path, fmt: str) -> list[Any]:
-    if fmt == "jsonl":
+    if fmt == CANON.ENUM.ARTIFACT_FORMAT.JSONL:
         return read_jsonl(path)
-    if fmt == "yaml":
+    if fmt == CANON.ENUM.ARTIFACT_FORMAT.YAML:
         try:
             return [yaml.safe_load(path.read_text(encoding="utf-8"))]
         except yaml.YAMLError as exc:
@@ -59,5 +62,5 @@ def load_document(path: Path, fmt: str) -> list[Any]:
 def validate(path: Path, schema: dict[str, Any], fmt: str, b: Bindings, cid: str) -> None:
     docs = load_document(path, fmt)
     for i, doc in enumerate(docs, start=1):
-        label = f"{path}:{i}" if fmt == "jsonl" else str(path)
+        label = f"{path}:{i}" if fmt == CANON.ENUM.ARTIFACT_FORMAT.JSONL else str(path)
         validate_document(schema, doc, b, cid, label)

@@ -15,8 +15,8 @@ from critspec.store.writers import ARROW_TYPES, read_parquet
 from critspec.validate import bindings as bind
 from critspec.validate.bindings import Bindings
 
-# Configured floats (gains, rates) match a written value within this distance.
-KEY_FLOAT_ATOL = 1e-12
+# Configured floats (gains, rates) match a written value within a few ulps.
+KEY_FLOAT_RTOL = 4 * np.finfo(np.float64).eps
 
 
 def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> None:
@@ -85,7 +85,7 @@ def check_row_key(path: Path, table: pa.Table, key: list[str]) -> None:
 def _canonical(value: Any, configured: list[Any]) -> Any:
     if isinstance(value, float):
         for c in configured:
-            if isinstance(c, int | float) and abs(value - c) <= KEY_FLOAT_ATOL:
+            if isinstance(c, int | float) and abs(value - c) <= KEY_FLOAT_RTOL * max(abs(c), 1.0):
                 return c
     return value
 

@@ -1,0 +1,89 @@
+"""Token windows and the slice hash (DESIGN §4 "Datasets and sampling").
+
+Text is concatenated in document order and cut into non-overlapping windows of
+exactly T tokens (no padding). N windows are drawn without replacement by a PRNG
+seeded from (BOOTSTRAP_SEED, dataset role, slice name) and kept in ascending
+order. The slice hash covers the ordered (window index, token ids) and the
+tokenizer hash, so the same windows under another tokenizer hash differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from critspec.errors import ConfigError
+from critspec.seeding import rng_for
+
+# Fixed binary encoding of a slice for hashing: little-endian, independent of the host.
+_INDEX_DTYPE = np.dtype("<i8")
+_TOKEN_DTYPE = np.dtype("<i4")
+
+
+@dataclass(frozen=True)
+class TokenSlice:
+    """N windows of T tokens: window_index int64 [N] ascending, input_ids int32 [N, T]."""
+
+    window_index: np.ndarray
+    input_ids: np.ndarray
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def tokenize_concat(texts: Sequence[str], tokenizer: Any) -> np.ndarray:
+    """int64 token stream: documents in order, no special tokens inside a document,
+    the tokenizer's eos id between documents when it has one."""
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    eos = tokenizer.eos_token_id
+    pieces: list[list[int]] = []
+    for i, ids in enumerate(encoded):
+        if i > 0 and eos is not None:
+            pieces.append([eos])
+        pieces.append(ids)
+    if not pieces:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces])
+
+
+def sample_windows(
+    tokens: np.ndarray, seq_len: int, n_windows: int, dataset_role: str, slice_name: str
+) -> TokenSlice:
+    """Draw n_windows of the floor(len/seq_len) windows, seeded by (dataset_role, slice_name)."""
+    if seq_len < 1 or n_windows < 1:
+        raise ConfigError(
+            f"slice {slice_name!r} of {dataset_role}: seq_len ({seq_len}) and n_windows "
+            f"({n_windows}) must be >= 1"
+        )
+    available = len(tokens) // seq_len
+    if available < n_windows:
+        raise ConfigError(
+            f"slice {slice_name!r} of {dataset_role}: {len(tokens)} tokens give {available} "
+            f"windows of {seq_len} tokens but {n_windows} were requested; lower n_windows or "
+            f"seq_len, or use a larger dataset (more documents)"
+        )
+    if len(tokens) and (int(np.min(tokens)) < 0 or int(np.max(tokens)) > np.iinfo(np.int32).max):
+        raise ConfigError(f"slice {slice_name!r} of {dataset_role}: token ids do not fit int32")
+    rng = rng_for(dataset_role, slice_name)
+    index = np.sort(rng.choice(available, size=n_windows, replace=False)).astype(np.int64)
+    grid = np.asarray(tokens[: available * seq_len]).reshape(available, seq_len)
+    return TokenSlice(window_index=index, input_ids=grid[index].astype(np.int32))
+
+
+def slice_sha256(s: TokenSlice, tokenizer_hash: str) -> str:
+    """sha256 over, per window in order, int64-LE index then int32-LE ids; then the tokenizer hash."""
+    h = hashlib.sha256()
+    for idx, row in zip(s.window_index, s.input_ids, strict=True):
+        h.update(np.asarray(idx, dtype=_INDEX_DTYPE).tobytes())
+        h.update(np.ascontiguousarray(row, dtype=_TOKEN_DTYPE).tobytes())
+    h.update(tokenizer_hash.encode("utf-8"))
+    return h.hexdigest()
