@@ -38,6 +38,7 @@ class CANON:
             PHASE2_SELECT_GSTAR = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role INSTRUCT'
             PHASE2_SELECT_GSTAR_BASE = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
+        TEST = 'python -m pytest tests acceptance -n auto'
         class EXIT:
             OK = 0
             BUG = 1
@@ -135,6 +136,8 @@ class CANON:
         SWIGLU_MODEL_TYPES = ('llama', 'qwen2', 'mistral')
         GPT2_MODEL_TYPES = ('gpt2',)
         GPT_NEOX_MODEL_TYPES = ('gpt_neox',)
+        class SLICE_NAME:
+            CALIBRATION = 'calibration'
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
@@ -151,6 +154,7 @@ class CANON:
         RATE_MATCH_MIN_CAL_SAMPLES = 20000
         U_HOOK_MATCH_TOL_ABS = 1e-05
         GSTAR_TIE_TOL_ABS = 1e-06
+        PHASE0_PROBE_GAIN = 1.3
         CHI_EPS = 1e-12
         RUN_HASH_LEN = 12
         R_STAR_MEAN_REL_TOL = 1e-09

@@ -1,1 +1,1 @@
-
+"""Config files: CANON references resolved, validated, hashed."""

@@ -137,6 +137,7 @@ class SelectGstar(_Strict):
 class Phase0(_Strict):
     u_hook_match_tol_abs: float = Field(gt=0)
     check_windows: int = Field(ge=1)
+    probe_gain: float = Field(gt=0)
 
 
 class PipelineFile(_Strict):

@@ -1,1 +1,1 @@
-
+"""Corpora, tokenizers, windows and slices."""

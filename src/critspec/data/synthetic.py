@@ -29,49 +29,30 @@ from critspec.errors import ConfigError
 PERIOD, COMMA, QUESTION, SEMICOLON = ".", ",", "?", ";"
 PUNCTUATION = (PERIOD, COMMA, QUESTION, SEMICOLON)
 
-DETERMINERS = ("the", "a", "this", "that", "every", "some", "each", "our", "their", "no")
-PREPOSITIONS = ("in", "on", "under", "near", "with", "from", "over", "into", "behind", "across")
-CONJUNCTIONS = ("and", "but", "while", "because", "so", "yet")
-ADVERBS = ("slowly", "often", "again", "quietly", "soon", "twice", "still", "rarely")
+# Word lists are written as space-separated strings to keep them readable.
+DETERMINERS = tuple("the a this that every some each our their no".split())
+PREPOSITIONS = tuple("in on under near with from over into behind across".split())
+CONJUNCTIONS = tuple("and but while because so yet".split())
+ADVERBS = tuple("slowly often again quietly soon twice still rarely".split())
 # Template-only words of generator B.
-NAMES = (
-    "anna",
-    "boris",
-    "clara",
-    "dmitri",
-    "elena",
-    "felix",
-    "greta",
-    "hugo",
-    "ines",
-    "jonas",
-    "karla",
-    "leo",
-    "mira",
-    "nils",
-    "olga",
-    "pavel",
-    "rosa",
-    "stefan",
-    "tara",
-    "viktor",
+NAMES = tuple(
+    "anna boris clara dmitri elena felix greta hugo ines jonas "
+    "karla leo mira nils olga pavel rosa stefan tara viktor".split()
 )
-NUMBERS = (
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
+NUMBERS = tuple("one two three four five six seven eight nine ten eleven twelve".split())
+TIMES = tuple("monday tuesday friday sunday morning evening winter summer".split())
+TEMPLATE_WORDS = tuple("did is was why when where who not then of".split())
+_FIXED_POOLS = (
+    PUNCTUATION,
+    DETERMINERS,
+    PREPOSITIONS,
+    CONJUNCTIONS,
+    ADVERBS,
+    NAMES,
+    NUMBERS,
+    TIMES,
+    TEMPLATE_WORDS,
 )
-TIMES = ("monday", "tuesday", "friday", "sunday", "morning", "evening", "winter", "summer")
-TEMPLATE_WORDS = ("did", "is", "was", "why", "when", "where", "who", "not", "then", "of")
 
 N_TOPICS = 8
 NOUNS_PER_TOPIC = 16
@@ -100,20 +81,8 @@ class Lexicon:
     places: tuple[str, ...]
 
     def all_words(self) -> tuple[str, ...]:
-        fixed = (
-            PUNCTUATION,
-            DETERMINERS,
-            PREPOSITIONS,
-            CONJUNCTIONS,
-            ADVERBS,
-            NAMES,
-            NUMBERS,
-            TIMES,
-            TEMPLATE_WORDS,
-            self.places,
-        )
         topical = (*self.nouns, *self.verbs, *self.adjectives)
-        return tuple(itertools.chain(*fixed, *topical))
+        return tuple(itertools.chain(*_FIXED_POOLS, self.places, *topical))
 
 
 def _pseudo_words(n: int, taken: set[str]) -> list[str]:
@@ -133,19 +102,7 @@ def _pseudo_words(n: int, taken: set[str]) -> list[str]:
 @cache
 def lexicon() -> Lexicon:
     """The closed lexicon shared by both generators."""
-    taken = set(
-        itertools.chain(
-            PUNCTUATION,
-            DETERMINERS,
-            PREPOSITIONS,
-            CONJUNCTIONS,
-            ADVERBS,
-            NAMES,
-            NUMBERS,
-            TIMES,
-            TEMPLATE_WORDS,
-        )
-    )
+    taken = set(itertools.chain(*_FIXED_POOLS))
     per_topic = NOUNS_PER_TOPIC + VERBS_PER_TOPIC + ADJECTIVES_PER_TOPIC
     words = _pseudo_words(N_TOPICS * per_topic + N_PLACES, taken)
     topics = [words[k * per_topic : (k + 1) * per_topic] for k in range(N_TOPICS)]

@@ -80,7 +80,7 @@ def sample_windows(
 
 
 def slice_sha256(s: TokenSlice, tokenizer_hash: str) -> str:
-    """sha256 over, per window in order, int64-LE index then int32-LE ids; then the tokenizer hash."""
+    """sha256 over each window in order (int64-LE index, int32-LE ids), then the tokenizer hash."""
     h = hashlib.sha256()
     for idx, row in zip(s.window_index, s.input_ids, strict=True):
         h.update(np.asarray(idx, dtype=_INDEX_DTYPE).tobytes())

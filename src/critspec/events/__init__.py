@@ -1,1 +1,1 @@
-
+"""The study's math: moments, spikes, rate matching, lattices, branching, nulls."""

@@ -1,1 +1,1 @@
-
+"""Generators of canon/ and contracts/ from spec/."""

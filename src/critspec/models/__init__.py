@@ -1,1 +1,1 @@
-
+"""Model loading, architecture adapters and hooks."""

@@ -1,1 +1,1 @@
-
+"""Selection of gstar from gain-grid metrics."""

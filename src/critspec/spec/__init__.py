@@ -1,1 +1,1 @@
-
+"""Models of the machine-readable spec files."""

@@ -1,1 +1,1 @@
-
+"""Run directories, deterministic writers, hashes and logs."""

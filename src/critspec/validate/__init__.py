@@ -1,1 +1,1 @@
-
+"""Contract validation of artifacts and runs."""

@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make run` and `make test`.
+# Both create .venv and install critspec into it on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CANON_CMD = PATH="$(abspath $(VENV))/bin:$$PATH" sh -c "$$($(PY) -c 'from canon import CANON; print(CANON.CLI.$(1))')"
+
+.PHONY: setup run test bench lint generate
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+run: setup
+	$(call CANON_CMD,CMD.RUN_ALL)
+
+test: setup
+	$(call CANON_CMD,TEST)
+
+bench: setup
+	$(PY) bench/phase2_overhead.py
+
+lint: setup
+	$(VENV)/bin/ruff check src runners tests acceptance bench
+	$(VENV)/bin/ruff format --check src runners tests acceptance bench
+
+generate: setup
+	$(VENV)/bin/critspec generate

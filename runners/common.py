@@ -1,0 +1,28 @@
+"""What several runners do the same way: load the role's model and log it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from canon import CANON
+from critspec.models.from_config import load_entry
+from critspec.models.loading import LoadedModel, resolve_dtype
+from critspec.orchestrate import PhaseContext
+from critspec.runtime import configure_determinism
+
+
+def prepare(ctx: PhaseContext) -> dict[str, Any]:
+    """Deterministic flags and thread count before any model work; returns the flags."""
+    return configure_determinism(ctx.config.pipeline.runtime.torch_threads)
+
+
+def load_role_model(ctx: PhaseContext, role: str) -> LoadedModel:
+    device = torch.device(ctx.inv.device)
+    dtype = resolve_dtype(ctx.inv.dtype, device)
+    loaded = load_entry(ctx.config.model_entry(role), device, dtype)
+    ctx.run.log.event(
+        CANON.ENUM.LOG_EVENT.MODEL_LOADED, {"model_role": role, **loaded.info.to_record()}
+    )
+    return loaded

@@ -1,0 +1,59 @@
+"""Phase 2, select gstar (DESIGN §4): per (spike definition, target rate), the gain
+whose b_tot is closest to one, with the tie rules, from a gain-grid run's metrics
+(or a metrics file produced elsewhere, `--metrics PATH`)."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from canon import CANON
+from critspec.orchestrate import PhaseContext
+from critspec.select.gstar import check_complete, refuse_method, select_gstar
+from critspec.store.hashing import sha256_file
+
+METRICS = "metrics"
+GRID_PHASE = "PHASE2_GAIN_GRID"
+KEY_COLUMNS = ("spike_def_id", "target_rate", "g")
+
+
+def run(ctx: PhaseContext) -> None:
+    cfg = ctx.config.pipeline
+    sel, cal, grid = cfg.select_gstar, cfg.calibration, cfg.gain_grid
+    refuse_method(sel.method, sel.selection_inputs)
+
+    if ctx.inv.options.metrics is not None:
+        bindings = {
+            "spike_def_ids": list(cal.spike_def_ids),
+            "target_rates": list(cal.target_rates),
+            "gains": list(grid.gains),
+        }
+        path = ctx.run.consume_external(ctx.inv.options.metrics, METRICS, bindings)
+    else:
+        path = ctx.run.consume(ctx.upstream[GRID_PHASE], METRICS)
+
+    # Only the key columns and the selection inputs are read: nothing else can sway gstar.
+    table = pq.read_table(path, columns=[*KEY_COLUMNS, *sel.selection_inputs]).to_pandas()
+    check_complete(table, cal.spike_def_ids, cal.target_rates, grid.gains)
+    choices = select_gstar(table, tie_tol_abs=sel.tie_tol_abs, gain_baseline=cal.gain_baseline)
+    for choice in choices:
+        ctx.run.log.event(CANON.ENUM.LOG_EVENT.CHECK, {"selected": choice.to_json()})
+
+    ctx.run.write_json(
+        "gstar",
+        {
+            "method": sel.method,
+            "selection_inputs": list(sel.selection_inputs),
+            "tie_tol_abs": sel.tie_tol_abs,
+            "gain_baseline": cal.gain_baseline,
+            "gains": list(grid.gains),
+            "metrics_sha256": sha256_file(path),
+            "conditions": [c.to_json() for c in choices],
+        },
+    )
+    ctx.run.summary.update(
+        {
+            "selection_inputs": list(sel.selection_inputs),
+            "metrics_sha256": sha256_file(path),
+            "gstar": {f"{c.spike_def_id}@{c.target_rate!r}": c.gstar for c in choices},
+        }
+    )

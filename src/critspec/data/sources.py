@@ -1,0 +1,204 @@
+"""Dataset entries and their texts (DESIGN §4 "Datasets and sampling", §5).
+
+One config entry (keys as in CANON.DATASET.*) names where documents come from:
+the synthetic generators, a local file (.txt, .jsonl, .parquet) or a Hugging Face
+dataset (optional `datasets` extra, offline unless ALLOW_HUB). Documents keep
+their source order; empty ones are dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from canon import CANON
+from critspec.data.synthetic import generate_corpus
+from critspec.errors import ConfigError
+
+DatasetSource = Literal[
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
+    CANON.ENUM.DATASET_SOURCE.LOCAL_FILE,
+    CANON.ENUM.DATASET_SOURCE.HF_DATASET,
+]
+
+# Keys each source needs, and keys it accepts besides those and SOURCE.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC: ("GENERATOR", "N_DOCS", "SEED"),
+    CANON.ENUM.DATASET_SOURCE.LOCAL_FILE: ("PATH",),
+    CANON.ENUM.DATASET_SOURCE.HF_DATASET: ("HF_ID", "SPLIT", "TEXT_FIELD"),
+}
+_OPTIONAL: dict[str, tuple[str, ...]] = {
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC: (),
+    CANON.ENUM.DATASET_SOURCE.LOCAL_FILE: ("TEXT_FIELD", "N_DOCS"),
+    CANON.ENUM.DATASET_SOURCE.HF_DATASET: ("HF_CONFIG", "N_DOCS", "ALLOW_HUB"),
+}
+
+TXT_SUFFIX, JSONL_SUFFIX, PARQUET_SUFFIX = ".txt", ".jsonl", ".parquet"
+_BLANK_LINES = re.compile(r"\n[ \t]*\n")
+_HF_OFFLINE_ENV = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+
+
+class DatasetEntry(BaseModel):
+    """One dataset config entry. N_DOCS caps local and hub sources at their first N documents."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    SOURCE: DatasetSource
+    GENERATOR: str | None = None
+    N_DOCS: int | None = Field(default=None, ge=1)
+    SEED: int | None = None
+    PATH: Path | None = None
+    TEXT_FIELD: str | None = None
+    HF_ID: str | None = None
+    HF_CONFIG: str | None = None
+    SPLIT: str | None = None
+    ALLOW_HUB: bool = False
+
+    @model_validator(mode="after")
+    def _keys_fit_source(self) -> DatasetEntry:
+        required = _REQUIRED[self.SOURCE]
+        allowed = {"SOURCE", *required, *_OPTIONAL[self.SOURCE]}
+        missing = [k for k in required if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"SOURCE {self.SOURCE} needs {', '.join(missing)}")
+        stray = sorted(k for k in self.model_fields_set if k not in allowed)
+        if stray:
+            raise ValueError(f"SOURCE {self.SOURCE} does not take {', '.join(stray)}")
+        return self
+
+
+def load_texts(entry: DatasetEntry) -> list[str]:
+    """The entry's documents in source order, empty ones dropped, at most N_DOCS of them."""
+    docs: Iterable[str]
+    if entry.SOURCE == CANON.ENUM.DATASET_SOURCE.SYNTHETIC:
+        docs = generate_corpus(str(entry.GENERATOR), int(entry.N_DOCS or 0), int(entry.SEED or 0))
+    elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.LOCAL_FILE:
+        docs = _local_file(Path(str(entry.PATH)), entry.TEXT_FIELD)
+    else:
+        docs = _hf_dataset(entry)
+    return list(itertools.islice((d for d in docs if d.strip()), entry.N_DOCS))
+
+
+def _local_file(path: Path, text_field: str | None) -> list[str]:
+    if not path.is_file():
+        raise ConfigError(f"dataset file {path} does not exist; fix PATH in the dataset entry")
+    suffix = path.suffix.lower()
+    if suffix == TXT_SUFFIX:
+        return [d.strip() for d in _BLANK_LINES.split(path.read_text(encoding="utf-8"))]
+    if suffix not in (JSONL_SUFFIX, PARQUET_SUFFIX):
+        raise ConfigError(
+            f"dataset file {path}: unsupported suffix {suffix!r}; use "
+            f"{TXT_SUFFIX}, {JSONL_SUFFIX} or {PARQUET_SUFFIX}"
+        )
+    if not text_field:
+        raise ConfigError(f"dataset file {path}: {suffix} needs TEXT_FIELD in the dataset entry")
+    if suffix == JSONL_SUFFIX:
+        return _jsonl(path, text_field)
+    return _parquet(path, text_field)
+
+
+def _jsonl(path: Path, text_field: str) -> list[str]:
+    docs: list[str] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix the line") from e
+            if not isinstance(record, dict) or text_field not in record:
+                raise ConfigError(
+                    f"{path}:{lineno}: no field {text_field!r}; set TEXT_FIELD to the text key"
+                )
+            docs.append(_as_text(record[text_field], f"{path}:{lineno}"))
+    return docs
+
+
+def _parquet(path: Path, text_field: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    if text_field not in names:
+        raise ConfigError(
+            f"{path}: no column {text_field!r} (columns: {names}); "
+            f"set TEXT_FIELD to the text column"
+        )
+    column = pq.read_table(path, columns=[text_field]).column(text_field).to_pylist()
+    return [_as_text(v, f"{path} row {i}") for i, v in enumerate(column)]
+
+
+def _as_text(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: text field holds {type(value).__name__}, expected a string")
+    return value
+
+
+@contextmanager
+def _offline_env(enabled: bool) -> Iterator[None]:
+    """HF offline switches in the environment, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in _HF_OFFLINE_ENV}
+    if enabled:
+        os.environ.update({k: "1" for k in _HF_OFFLINE_ENV})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _offline_config(module: Any, enabled: bool) -> Iterator[None]:
+    """`datasets` reads the offline switches into its config module at import time, so a
+    process that imported it earlier needs the flags set there as well."""
+    config = getattr(module, "config", None)
+    saved = {k: getattr(config, k) for k in _HF_OFFLINE_ENV if hasattr(config, k)}
+    if enabled:
+        for k in saved:
+            setattr(config, k, True)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(config, k, v)
+
+
+def _hf_dataset(entry: DatasetEntry) -> Iterator[str]:
+    where = f"dataset {entry.HF_ID} ({entry.HF_CONFIG}, split {entry.SPLIT})"
+    offline = not entry.ALLOW_HUB
+    with _offline_env(offline):
+        try:
+            import datasets
+        except ImportError as e:
+            raise ConfigError(
+                f"{where} needs the optional `datasets` package; "
+                f"run `pip install {CANON.PROJECT.NAME}[datasets]`"
+            ) from e
+        with _offline_config(datasets, offline):
+            try:
+                ds = datasets.load_dataset(str(entry.HF_ID), entry.HF_CONFIG, split=entry.SPLIT)
+            except Exception as e:  # datasets raises many types for a missing cache entry
+                hint = "; it is not in the local cache: set ALLOW_HUB: true" if offline else ""
+                raise ConfigError(
+                    f"{where} could not be loaded ({type(e).__name__}: {e}){hint}"
+                ) from e
+    if entry.TEXT_FIELD not in ds.column_names:
+        raise ConfigError(
+            f"{where}: no column {entry.TEXT_FIELD!r} (columns: {ds.column_names}); fix TEXT_FIELD"
+        )
+    # Row by row so that an N_DOCS cap stops early on large splits (e.g. c4).
+    for i, row in enumerate(ds.select_columns([entry.TEXT_FIELD])):
+        yield _as_text(row[entry.TEXT_FIELD], f"{where} row {i}")

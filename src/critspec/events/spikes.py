@@ -1,0 +1,43 @@
+"""Standardization and spike values (DESIGN §4 Phase 1).
+
+z = (u - mu) / (sigma + EPS); a unit spikes when v > tau (strict), with v = z for
+SPIKE_ONE_SIDED_POS and v = |z| for SPIKE_TWO_SIDED_ABS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from canon import CANON
+from critspec.errors import ConfigError
+
+SPIKE_DEF_IDS: tuple[str, ...] = (
+    CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS,
+    CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS,
+)
+
+
+def standardize(
+    u: torch.Tensor, mu_l: torch.Tensor | np.ndarray, sigma_l: torch.Tensor | np.ndarray, eps: float
+) -> torch.Tensor:
+    """z = (u - mu) / (sigma + eps) for one layer, broadcast over the last (unit) axis."""
+    mu_t = torch.as_tensor(mu_l, dtype=u.dtype, device=u.device)
+    sigma_t = torch.as_tensor(sigma_l, dtype=u.dtype, device=u.device)
+    return (u - mu_t) / (sigma_t + eps)
+
+
+def spike_values(z: torch.Tensor, spike_def_id: str) -> torch.Tensor:
+    """v for one spike definition (no copy for the one-sided definition)."""
+    if spike_def_id == CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS:
+        return z
+    if spike_def_id == CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS:
+        return z.abs()
+    raise ConfigError(
+        f"unknown spike definition {spike_def_id!r}: use one of {', '.join(SPIKE_DEF_IDS)}"
+    )
+
+
+def count_sigma_clamped(sigma: np.ndarray | torch.Tensor, eps: float) -> int:
+    """Number of units whose sigma is at most eps (their z is dominated by eps; logged)."""
+    return int((torch.as_tensor(sigma) <= eps).sum())

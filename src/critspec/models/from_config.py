@@ -1,0 +1,31 @@
+"""A configured model entry to a loaded model (DESIGN §4, §5).
+
+Embedded entries are first materialized into a Hugging Face model directory in
+the cache; every source then loads through the same from_pretrained path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from canon import CANON
+from critspec.config.schema import ModelEntry
+from critspec.models.embedded import EmbeddedModelDef, materialize
+from critspec.models.loading import LoadedModel, load_model
+from critspec.paths import cache_dir
+
+
+def load_entry(entry: ModelEntry, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.EMBEDDED:
+        model_dir = materialize(EmbeddedModelDef.from_canon(entry.model_dump()), cache_dir())
+        return load_model(source=entry.SOURCE, device=device, dtype=dtype, local_dir=model_dir)
+    if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.LOCAL_DIR:
+        return load_model(source=entry.SOURCE, device=device, dtype=dtype, local_dir=entry.PATH)
+    return load_model(
+        source=entry.SOURCE,
+        device=device,
+        dtype=dtype,
+        hf_id=entry.HF_ID,
+        revision=entry.REVISION,
+        allow_hub=entry.ALLOW_HUB,
+    )

@@ -1,0 +1,233 @@
+"""Loading a causal LM fully onto one device, with its provenance (DESIGN §2, §4 Phase 0, §5).
+
+Embedded, local and hub models all go through the same from_pretrained call:
+safetensors only, no remote code, an explicit dtype, no device_map (so nothing
+is offloaded), and no network unless the caller allows the hub. After the move
+to the requested device every parameter and buffer is checked to be there;
+a model that did not load fully fails closed instead of running elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from canon import CANON
+from critspec.errors import ConfigError
+from critspec.models.adapters import MlpSites, adapt
+from critspec.models.embedded import CONFIG_FILE, SAFETENSORS_SUFFIX, weights_sha256
+
+# Eager attention: the same plain matmul + softmax on every backend. SDPA picks a
+# kernel (flash, memory-efficient, math) by device, dtype and shape, so results
+# could change with the hardware; at T <= a few hundred tokens eager costs little.
+ATTN_IMPLEMENTATION = "eager"
+META_DEVICE = "meta"
+UNPINNED_REVISION = "unpinned"
+
+_DTYPES: dict[str, torch.dtype] = {
+    CANON.ENUM.DTYPE.FP32: torch.float32,
+    CANON.ENUM.DTYPE.BF16: torch.bfloat16,
+    CANON.ENUM.DTYPE.FP16: torch.float16,
+}
+
+
+def resolve_device(requested: str) -> torch.device:
+    """CANON.ENUM.DEVICE value -> torch.device; auto prefers CUDA; CUDA without CUDA fails."""
+    if requested == CANON.ENUM.DEVICE.AUTO:
+        cuda = torch.cuda.is_available()
+        return torch.device(CANON.ENUM.DEVICE.CUDA if cuda else CANON.ENUM.DEVICE.CPU)
+    if requested == CANON.ENUM.DEVICE.CUDA:
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {requested!r} requested but CUDA is not available; set runtime.device "
+                f"to {CANON.ENUM.DEVICE.CPU!r} or {CANON.ENUM.DEVICE.AUTO!r}"
+            )
+        return torch.device(requested)
+    if requested == CANON.ENUM.DEVICE.CPU:
+        return torch.device(requested)
+    raise ConfigError(
+        f"unknown device {requested!r}; use one of "
+        f"{[CANON.ENUM.DEVICE.AUTO, CANON.ENUM.DEVICE.CPU, CANON.ENUM.DEVICE.CUDA]}"
+    )
+
+
+def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """CANON.ENUM.DTYPE value -> torch.dtype; auto is bf16 on CUDA and fp32 on CPU."""
+    if requested == CANON.ENUM.DTYPE.AUTO:
+        cuda = device.type == CANON.ENUM.DEVICE.CUDA
+        return _DTYPES[CANON.ENUM.DTYPE.BF16 if cuda else CANON.ENUM.DTYPE.FP32]
+    if requested not in _DTYPES:
+        raise ConfigError(
+            f"unknown dtype {requested!r}; use one of {[CANON.ENUM.DTYPE.AUTO, *_DTYPES]}"
+        )
+    return _DTYPES[requested]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The CANON.ENUM.DTYPE name of a torch dtype."""
+    for name, value in _DTYPES.items():
+        if value == dtype:
+            return name
+    raise ConfigError(f"dtype {dtype} is not one of {list(_DTYPES)}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the run record pins about a loaded model (DESIGN §2)."""
+
+    model_id: str
+    source: str
+    revision: str
+    weights_sha256: str | None
+    local_dir: str | None
+    model_type: str
+    arch_family: str
+    n_layers: int
+    d_ff: int
+    dtype: str
+    device: str
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    info: ModelInfo
+    sites: MlpSites
+
+
+def _check_local_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise ConfigError(f"model directory {path} does not exist; fix PATH or materialize it")
+    if not (path / CONFIG_FILE).is_file():
+        raise ConfigError(
+            f"model directory {path} has no {CONFIG_FILE}; save it with save_pretrained"
+        )
+    if not any(path.glob(f"*{SAFETENSORS_SUFFIX}")):
+        raise ConfigError(
+            f"model directory {path} has no {SAFETENSORS_SUFFIX} weights; "
+            f"re-save it with save_pretrained(safe_serialization=True)"
+        )
+
+
+def _off_device(model: torch.nn.Module, device: torch.device) -> list[str]:
+    """Names of parameters and buffers that are not on `device` (meta counts as elsewhere)."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    return [
+        name
+        for name, t in tensors
+        if t.device.type == META_DEVICE
+        or t.device.type != device.type
+        or (device.index is not None and t.device.index != device.index)
+    ]
+
+
+def _hub_commit(hf_id: str, revision: str | None) -> str:
+    """The commit the loaded files came from: the snapshot folder holding the cached config."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(hf_id, CONFIG_FILE, revision=revision)
+    if isinstance(cached, str):
+        return Path(cached).parent.name
+    return revision or UNPINNED_REVISION
+
+
+def load_model(
+    *,
+    source: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    local_dir: Path | None = None,
+    hf_id: str | None = None,
+    revision: str | None = None,
+    allow_hub: bool = False,
+    model_id: str | None = None,
+) -> LoadedModel:
+    """Load model and tokenizer from local_dir (embedded, local) or hf_id (hub).
+
+    model_id names the model in the run record; it defaults to hf_id or the
+    directory name.
+    """
+    sources = (
+        CANON.ENUM.MODEL_SOURCE.EMBEDDED,
+        CANON.ENUM.MODEL_SOURCE.LOCAL_DIR,
+        CANON.ENUM.MODEL_SOURCE.HUB,
+    )
+    if source not in sources:
+        raise ConfigError(f"unknown model source {source!r}; use one of {list(sources)}")
+    if source == CANON.ENUM.MODEL_SOURCE.HUB:
+        if not hf_id:
+            raise ConfigError(f"model source {source!r} needs an HF_ID")
+        target: str = hf_id
+        where = f"hub model {hf_id}" + (f"@{revision}" if revision else "")
+    else:
+        if local_dir is None:
+            raise ConfigError(f"model source {source!r} needs a local directory (PATH)")
+        local_dir = Path(local_dir)
+        _check_local_dir(local_dir)
+        target = str(local_dir)
+        where = f"model directory {local_dir}"
+    common: dict[str, Any] = {
+        "local_files_only": not allow_hub,
+        "trust_remote_code": False,
+        **({"revision": revision} if revision else {}),
+    }
+    hint = "" if allow_hub else " (offline: set ALLOW_HUB: true to download, or pre-download it)"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(target, **common)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: tokenizer did not load ({e}){hint}") from e
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            target,
+            dtype=dtype,
+            use_safetensors=True,
+            attn_implementation=ATTN_IMPLEMENTATION,
+            **common,
+        )
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: model did not load ({e}){hint}") from e
+    try:
+        model.to(device)
+    except torch.OutOfMemoryError as e:
+        raise ConfigError(
+            f"{where} does not fit on {device} in {dtype_name(dtype)}; free device memory, "
+            f"use a smaller dtype or another device"
+        ) from e
+    elsewhere = _off_device(model, device)
+    if elsewhere:
+        raise ConfigError(
+            f"{where} did not load fully on {device}: {len(elsewhere)} parameters or buffers "
+            f"elsewhere (first: {elsewhere[0]}); free device memory or choose another device"
+        )
+    model.eval()
+    sites = adapt(model)
+    model_type = str(model.config.model_type)
+    if source == CANON.ENUM.MODEL_SOURCE.HUB:
+        w_sha = None
+        pinned = _hub_commit(target, revision)
+    else:
+        w_sha = weights_sha256(Path(target))
+        pinned = w_sha
+    info = ModelInfo(
+        model_id=model_id
+        or (hf_id if source == CANON.ENUM.MODEL_SOURCE.HUB else Path(target).name),
+        source=source,
+        revision=pinned,
+        weights_sha256=w_sha,
+        local_dir=None if source == CANON.ENUM.MODEL_SOURCE.HUB else target,
+        model_type=model_type,
+        arch_family=sites.family,
+        n_layers=sites.n_layers,
+        d_ff=sites.d_ff,
+        dtype=dtype_name(dtype),
+        device=str(device),
+    )
+    return LoadedModel(model=model, tokenizer=tokenizer, info=info, sites=sites)

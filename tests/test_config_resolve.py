@@ -1,0 +1,108 @@
+"""Config resolution: CANON references, includes, unknown keys, wrong types (DESIGN §1, §2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from canon import CANON
+from critspec.config.canon_refs import canon_value
+from critspec.config.canonical import canonical_bytes, config_sha256
+from critspec.config.resolve import load_config, scoped_document
+from critspec.errors import ConfigError
+from critspec.paths import project_root
+
+PIPELINE = project_root() / CANON.PATH.CONFIG_PIPELINE
+
+
+def copy_configs(tmp_path: Path, edit: dict[str, object] | None = None) -> Path:
+    """The shipped configs in tmp_path, with the pipeline's includes made absolute."""
+    raw = yaml.safe_load(PIPELINE.read_text())
+    raw["models_file"] = str(project_root() / CANON.PATH.CONFIG_MODELS)
+    raw["datasets_file"] = str(project_root() / CANON.PATH.CONFIG_DATASETS)
+    for dotted, value in (edit or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_shipped_config_resolves_without_references() -> None:
+    config = load_config(PIPELINE)
+    text = canonical_bytes(config.document).decode()
+    assert "CANON." not in text
+    assert config.pipeline.gain_grid.gains == CANON.CONST.GAIN_GRID_DEFAULT
+    assert config.pipeline.calibration.eps == CANON.CONST.EPS
+    roles = [m.role for m in config.models.models]
+    assert roles == [CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE]
+    instruct = config.model_entry(CANON.ENUM.MODEL_ROLE.INSTRUCT)
+    assert instruct.D_FF == CANON.MODEL.EMBEDDED_INSTRUCT.D_FF
+
+
+def test_group_reference_becomes_a_mapping() -> None:
+    assert canon_value("CANON.MODEL.EMBEDDED_BASE")["SEED"] == CANON.MODEL.EMBEDDED_BASE.SEED
+    assert canon_value("CANON.CONST.GAIN_GRID_DEFAULT") == list(CANON.CONST.GAIN_GRID_DEFAULT)
+
+
+def test_unresolved_reference_names_file_and_key(tmp_path: Path) -> None:
+    path = copy_configs(tmp_path, {"calibration.tau0": "CANON.CONST.NO_SUCH_THING"})
+    with pytest.raises(ConfigError, match=r"pipeline\.yaml: calibration\.tau0: unresolved"):
+        load_config(path)
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = copy_configs(tmp_path, {"gain_grid.gain_typo": 3})
+    with pytest.raises(ConfigError, match=r"pipeline\.yaml: gain_grid\.gain_typo: unknown key"):
+        load_config(path)
+
+
+def test_wrong_type_names_file_and_key(tmp_path: Path) -> None:
+    path = copy_configs(tmp_path, {"runtime.batch_size": "eight"})
+    with pytest.raises(ConfigError, match=r"runtime\.batch_size"):
+        load_config(path)
+
+
+def test_error_in_included_file_names_that_file(tmp_path: Path) -> None:
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        yaml.safe_dump({"models": [{"role": "CANON.ENUM.MODEL_ROLE.BASE", "entry": {"SOURCE": 3}}]})
+    )
+    path = copy_configs(tmp_path, {"models_file": str(models)})
+    with pytest.raises(ConfigError, match=r"models\.yaml: models\.0\.entry\.SOURCE"):
+        load_config(path)
+
+
+def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runtime: [unclosed\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_invalid_rates_and_gains_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="target_rates"):
+        load_config(copy_configs(tmp_path, {"calibration.target_rates": [0.5, 1.5]}))
+    with pytest.raises(ConfigError, match="gains"):
+        load_config(copy_configs(tmp_path, {"gain_grid.gains": [0.5, 0.5]}))
+
+
+def test_scoped_document_hash_tracks_its_sections_only(tmp_path: Path) -> None:
+    base = load_config(PIPELINE)
+    changed = load_config(copy_configs(tmp_path, {"select_gstar.tie_tol_abs": 0.125}))
+    invocation = {"phase_id": CANON.CLI.SUBCOMMAND.PHASE1_CALIBRATE}
+    sections = ("runtime", "calibration")
+    assert config_sha256(scoped_document(base, sections, invocation)) == config_sha256(
+        scoped_document(changed, sections, invocation)
+    )
+    sections = ("select_gstar",)
+    assert config_sha256(scoped_document(base, sections, invocation)) != config_sha256(
+        scoped_document(changed, sections, invocation)
+    )
