@@ -66,6 +66,8 @@ class CANON:
             UNIQUE_MIN = 'unique_min'
             CLOSEST_TO_BASELINE = 'closest_to_baseline'
             SMALLER_GAIN = 'smaller_gain'
+        class SELECTION_INPUT:
+            B_TOT = 'b_tot'
         class FORBIDDEN_SELECTION_INPUT:
             ACCURACY = 'accuracy'
             LOSS = 'loss'

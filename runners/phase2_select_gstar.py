@@ -7,6 +7,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from canon import CANON
+from critspec.errors import CheckFailed
 from critspec.orchestrate import PhaseContext
 from critspec.select.gstar import check_complete, refuse_method, select_gstar
 from critspec.store.hashing import sha256_file
@@ -20,6 +21,11 @@ def run(ctx: PhaseContext) -> None:
     cfg = ctx.config.pipeline
     sel, cal, grid = cfg.select_gstar, cfg.calibration, cfg.gain_grid
     refuse_method(sel.method, sel.selection_inputs)
+    if tuple(sel.selection_inputs) != (CANON.ENUM.SELECTION_INPUT.B_TOT,):
+        raise CheckFailed(
+            f"selection_inputs {list(sel.selection_inputs)} refused: "
+            f"{sel.method} reads {CANON.ENUM.SELECTION_INPUT.B_TOT} and nothing else"
+        )
 
     if ctx.inv.options.metrics is not None:
         bindings = {

@@ -18,7 +18,7 @@ SUB = CANON.CLI.SUBCOMMAND
 SD = [CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS]
 RATES = [0.25, 0.5]
 GAINS = [0.5, 1.5, 3.0]
-B_TOT = "b_tot"
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 ACCURACY = CANON.ENUM.FORBIDDEN_SELECTION_INPUT.ACCURACY
 
 
@@ -137,7 +137,7 @@ def test_parquet_missing_column(tmp_path: Path, capsys: pytest.CaptureFixture[st
     del cols[B_TOT]
     path = write_metrics(tmp_path, cols)
     assert_rejected(
-        *run_validate(capsys, "metrics", path, *metrics_binds()), "missing column", "b_tot"
+        *run_validate(capsys, "metrics", path, *metrics_binds()), "missing column", B_TOT
     )
 
 

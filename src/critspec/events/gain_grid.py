@@ -304,7 +304,9 @@ def run_gain_grid(
         tops = {sd: top.finalize() for sd, top in streamed.items()}
         max_err = 0.0
         for sd, r in conds:
-            matches = [match_rate(tops[sd][layer], r_star[(sd, r)][layer]) for layer in range(n_layers)]
+            matches = [
+                match_rate(tops[sd][layer], r_star[(sd, r)][layer]) for layer in range(n_layers)
+            ]
             check_rate_match(g, sd, r, matches, rate_match_tol_abs)
             A = lattice_from_positions(
                 [tops[sd][layer].positions[: m.n_above] for layer, m in enumerate(matches)],

@@ -117,7 +117,25 @@ def _check_local_dir(path: Path) -> None:
         )
 
 
-def _off_device(model: torch.nn.Module, device: torch.device) -> list[str]:
+def _check_tokenizer_fits(tokenizer: Any, model: Any, where: str) -> None:
+    # transformers builds an empty tokenizer instead of failing when a directory has a
+    # config but no tokenizer files, so emptiness is checked here.
+    n_vocab = len(tokenizer)
+    n_special = len(set(tokenizer.all_special_ids))
+    if n_vocab <= n_special:
+        raise ConfigError(
+            f"{where}: tokenizer has no vocabulary beyond its {n_special} special tokens "
+            f"(tokenizer files missing?); save the tokenizer into the model directory"
+        )
+    n_embed = int(model.get_input_embeddings().num_embeddings)
+    if n_vocab > n_embed:
+        raise ConfigError(
+            f"{where}: tokenizer has {n_vocab} tokens but the model embeds only {n_embed}; "
+            f"pair the model with its own tokenizer"
+        )
+
+
+def off_device_tensors(model: torch.nn.Module, device: torch.device) -> list[str]:
     """Names of parameters and buffers that are not on `device` (meta counts as elsewhere)."""
     tensors = [*model.named_parameters(), *model.named_buffers()]
     return [
@@ -127,6 +145,10 @@ def _off_device(model: torch.nn.Module, device: torch.device) -> list[str]:
         or t.device.type != device.type
         or (device.index is not None and t.device.index != device.index)
     ]
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 def _hub_commit(hf_id: str, revision: str | None) -> str:
@@ -183,7 +205,7 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, **common)
     except (OSError, ValueError) as e:
-        raise ConfigError(f"{where}: tokenizer did not load ({e}){hint}") from e
+        raise ConfigError(f"{where}: tokenizer did not load ({_one_line(e)}){hint}") from e
     try:
         model = AutoModelForCausalLM.from_pretrained(
             target,
@@ -193,7 +215,7 @@ def load_model(
             **common,
         )
     except (OSError, ValueError) as e:
-        raise ConfigError(f"{where}: model did not load ({e}){hint}") from e
+        raise ConfigError(f"{where}: model did not load ({_one_line(e)}){hint}") from e
     try:
         model.to(device)
     except torch.OutOfMemoryError as e:
@@ -201,13 +223,14 @@ def load_model(
             f"{where} does not fit on {device} in {dtype_name(dtype)}; free device memory, "
             f"use a smaller dtype or another device"
         ) from e
-    elsewhere = _off_device(model, device)
+    elsewhere = off_device_tensors(model, device)
     if elsewhere:
         raise ConfigError(
             f"{where} did not load fully on {device}: {len(elsewhere)} parameters or buffers "
             f"elsewhere (first: {elsewhere[0]}); free device memory or choose another device"
         )
     model.eval()
+    _check_tokenizer_fits(tokenizer, model, where)
     sites = adapt(model)
     model_type = str(model.config.model_type)
     if source == CANON.ENUM.MODEL_SOURCE.HUB:

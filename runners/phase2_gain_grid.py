@@ -1,0 +1,114 @@
+"""Phase 2, gain grid (DESIGN §4, §6), per model role, on Phase 1's calibration slice:
+
+1. consume Phase 1's calibration_stats, calibration_slice and rate_targets (each
+   re-hashed against the Phase 1 record; exit 3 on any change) and check that the
+   slice hash recomputed under this model's tokenizer equals Phase 1's;
+2. one batched forward pass per gain; from that pass, for both spike definitions
+   and every target rate: exact tail-quantile tau per layer, the event lattice,
+   b_time / b_depth / b_tot, the within-layer time-permutation null and delta_b;
+3. write metrics.parquet and tau_rate_matched.parquet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from canon import CANON
+from critspec.data.tokenizer import tokenizer_sha256
+from critspec.data.windows import TokenSlice, slice_sha256
+from critspec.errors import DependencyError
+from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
+from critspec.models.forward import make_forward_fn
+from critspec.orchestrate import PhaseContext
+from critspec.store.writers import read_json, read_npz
+from runners.common import load_role_model, prepare
+
+CALIBRATION_PHASE = "PHASE1_CALIBRATE"
+EVENT = CANON.ENUM.LOG_EVENT
+
+
+def r_star_table(targets: dict, spike_def_ids: tuple, rates: tuple) -> dict:
+    """(spike_def_id, target_rate) -> r_star [L] from Phase 1's rate_targets.json."""
+    table = {
+        (sd["spike_def_id"], t["target_rate"]): np.asarray(t["r_star"], dtype=np.float64)
+        for sd in targets["spike_defs"]
+        for t in sd["targets"]
+    }
+    missing = [(sd, r) for sd in spike_def_ids for r in rates if (sd, r) not in table]
+    if missing:
+        raise DependencyError(
+            f"Phase 1 rate_targets has no r_star for {missing[0]}: re-run Phase 1 with this config"
+        )
+    return {key: table[key] for key in ((sd, r) for sd in spike_def_ids for r in rates)}
+
+
+def run(ctx: PhaseContext) -> None:
+    cfg = ctx.config.pipeline
+    cal, grid = cfg.calibration, cfg.gain_grid
+    calibration = ctx.upstream[CALIBRATION_PHASE]
+    stats = read_npz(ctx.run.consume(calibration, "calibration_stats"))
+    slice_arrays = read_npz(ctx.run.consume(calibration, "calibration_slice"))
+    targets = read_json(ctx.run.consume(calibration, "rate_targets"))
+
+    prepare(ctx)
+    loaded = load_role_model(ctx, ctx.model_role)
+    ctx.run.model = loaded.info.to_record()
+    shape = (loaded.info.n_layers, loaded.info.d_ff)
+    if stats["mu"].shape != shape:
+        raise DependencyError(
+            f"Phase 1 run {calibration.run_id} has mu of shape {list(stats['mu'].shape)}, "
+            f"this model needs {list(shape)}: calibrate this model first"
+        )
+
+    [p1_slice] = calibration.record["dataset_slices"]
+    token_slice = TokenSlice(slice_arrays["window_index"], slice_arrays["input_ids"])
+    recomputed = slice_sha256(token_slice, tokenizer_sha256(loaded.tokenizer))
+    if recomputed != p1_slice["slice_sha256"]:
+        raise DependencyError(
+            f"calibration slice hash {recomputed[:12]}… under this model's tokenizer differs "
+            f"from Phase 1's {p1_slice['slice_sha256'][:12]}…: the tokenizer changed; re-run Phase 1"
+        )
+    ctx.run.dataset_slices.append(p1_slice)
+    ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)
+
+    device = next(loaded.model.parameters()).device
+    result = run_gain_grid(
+        make_forward_fn(loaded),
+        torch.from_numpy(token_slice.input_ids.astype(np.int64)),
+        mu=stats["mu"],
+        sigma=stats["sigma"],
+        eps=cal.eps,
+        gains=grid.gains,
+        spike_def_ids=cal.spike_def_ids,
+        r_star=r_star_table(targets, cal.spike_def_ids, cal.target_rates),
+        rate_match_tol_abs=grid.rate_match_tol_abs,
+        null_id=grid.null_id,
+        batch_size=cfg.runtime.batch_size,
+        device=device,
+        on_progress=lambda info: ctx.run.log.event(EVENT.PROGRESS, info),
+    )
+    metrics = metrics_frame(result)
+    taus = tau_frame(result)
+    ctx.run.log.event(
+        EVENT.CHECK,
+        {
+            "check_id": CANON.ENUM.CHECK_ID.RATE_MATCH,
+            "passed": True,
+            "max_abs_err": float(taus["abs_err"].max()),
+            "tol": grid.rate_match_tol_abs,
+        },
+    )
+    n_nan = int(metrics[CANON.ENUM.SELECTION_INPUT.B_TOT].isna().sum())
+    ctx.run.log.event(
+        EVENT.CHECK, {"check_id": CANON.ENUM.CHECK_ID.BRANCHING_NAN, "n_nan_rows": n_nan}
+    )
+    ctx.run.write_parquet("metrics", {c: metrics[c].to_numpy() for c in metrics.columns})
+    ctx.run.write_parquet("tau_rate_matched", {c: taus[c].to_numpy() for c in taus.columns})
+    ctx.run.summary.update(
+        {
+            "n_rows": len(metrics),
+            "max_abs_rate_err": float(taus["abs_err"].max()),
+            "n_nan_b_tot": n_nan,
+        }
+    )
