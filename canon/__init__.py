@@ -139,7 +139,7 @@ class CANON:
         GPT2_MODEL_TYPES = ('gpt2',)
         GPT_NEOX_MODEL_TYPES = ('gpt_neox',)
         class SLICE_NAME:
-            CALIBRATION = 'calibration'
+            CALIBRATION = 'phase1_calibration'
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'

@@ -57,7 +57,7 @@ def test_empty_raster_is_nan() -> None:
 
 
 def _raster(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).poisson(0.7, size=(4, 3, 16)).astype(np.uint16)
+    return np.random.default_rng(seed).poisson(0.6, size=(4, 3, 16)).astype(np.uint16)
 
 
 def test_time_permute_preserves_rows_and_is_deterministic() -> None:

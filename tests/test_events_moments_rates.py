@@ -28,8 +28,8 @@ def test_moments_match_two_pass_numpy_over_uneven_batches() -> None:
     flat = np.stack([d.astype(np.float32).astype(np.float64).reshape(-1, d_ff) for d in data])
     assert m.count == 44
     assert m.mu.dtype == np.float32 and m.sigma.dtype == np.float32
-    np.testing.assert_allclose(m.mu, flat.mean(axis=1), rtol=1e-6)
-    np.testing.assert_allclose(m.sigma, flat.std(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(m.mu, flat.mean(axis=1), rtol=2e-7)
+    np.testing.assert_allclose(m.sigma, flat.std(axis=1), rtol=2e-7)
 
 
 def test_moments_are_deterministic_for_a_fixed_batch_order() -> None:

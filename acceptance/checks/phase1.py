@@ -81,8 +81,8 @@ def r_star_mean_equals_target(ctx: CheckContext) -> None:
                 assert rel <= CANON.CONST.R_STAR_MEAN_REL_TOL, f"{key}: mean r_star {mean}"
 
 
-@check("slice_hash_stable")
-def slice_hash_stable(ctx: CheckContext) -> None:
+@check("slice_hash_reproducible")
+def slice_hash_reproducible(ctx: CheckContext) -> None:
     [a] = ctx.record(ctx.run_a)["dataset_slices"]
     [b] = ctx.record(ctx.run_b)["dataset_slices"]
     assert a["slice_sha256"] == b["slice_sha256"], "slice hash differs between reruns"
@@ -90,7 +90,7 @@ def slice_hash_stable(ctx: CheckContext) -> None:
     recomputed = slice_sha256(
         TokenSlice(arrays["window_index"], arrays["input_ids"]), a["tokenizer_sha256"]
     )
-    assert recomputed == a["slice_sha256"], "calibration_slice.npz does not hash to the record"
+    assert recomputed == a["slice_sha256"], f"{CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE} does not hash to the record"
     assert list(arrays["window_index"]) == sorted(set(arrays["window_index"].tolist()))
 
 

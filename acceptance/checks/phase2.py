@@ -29,7 +29,7 @@ B_COLUMNS = ("b_time", "b_depth", B_TOT, "b_time_perm", "b_depth_perm", "b_tot_p
 GRID = "PHASE2_GAIN_GRID"
 DECIDED = CANON.ENUM.GSTAR_DECIDED_BY
 # Distances to the baseline equal up to float rounding count as equal (0.9 vs 1.1).
-DIST_ATOL = 1e-12
+DIST_ATOL = 8 * np.finfo(np.float64).eps
 
 
 def _metrics(run_dir: Path) -> pd.DataFrame:

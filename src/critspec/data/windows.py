@@ -43,6 +43,8 @@ class TokenSlice:
 def tokenize_concat(texts: Sequence[str], tokenizer: Any) -> np.ndarray:
     """int64 token stream: documents in order, no special tokens inside a document,
     the tokenizer's eos id between documents when it has one."""
+    if not texts:  # fast tokenizers fail on an empty batch
+        return np.zeros(0, dtype=np.int64)
     encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
     pieces: list[list[int]] = []
@@ -50,8 +52,6 @@ def tokenize_concat(texts: Sequence[str], tokenizer: Any) -> np.ndarray:
         if i > 0 and eos is not None:
             pieces.append([eos])
         pieces.append(ids)
-    if not pieces:
-        return np.zeros(0, dtype=np.int64)
     return np.concatenate([np.asarray(p, dtype=np.int64) for p in pieces])
 
 

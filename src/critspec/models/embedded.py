@@ -51,7 +51,7 @@ class EmbeddedModelDef:
 
     @classmethod
     def from_canon(cls, entry: Mapping[str, Any]) -> EmbeddedModelDef:
-        arch = entry.get("ARCH", CANON.ENUM.SWIGLU_MODEL_TYPES[0])
+        arch = entry.get("ARCH") or CANON.ENUM.SWIGLU_MODEL_TYPES[0]
         if arch not in CANON.ENUM.SWIGLU_MODEL_TYPES:
             raise ConfigError(
                 f"embedded model ARCH {arch!r} is not a SwiGLU model type; "
@@ -87,7 +87,7 @@ def _init_weights(model: torch.nn.Module, seed: int) -> None:
     the gate and up pre-activations have unit scale and SiLU works in its non-linear
     range: u then has the heavy-ish tails that thresholded events need.
     """
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # CPU: the same stream on every machine
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name in sorted(params):

@@ -1,0 +1,221 @@
+"""Phase 2 overhead benchmark (DESIGN §6).
+
+Prints, for the benchmark profile (CANON.PROFILE.BENCH) on CPU in fp32 with a
+fixed thread count, in one process:
+  - the bare forward time of the slice (same batch size, no hooks, inference mode),
+  - the gain-grid time over CANON.CONST.GAIN_GRID_DEFAULT (run_gain_grid, both
+    spike definitions, every target rate of the profile),
+  - the naive full-sort reference's time per gain,
+  - the peak resident memory added by the gain grid at N and 2N windows (each in
+    a fresh subprocess, ru_maxrss after the grid minus ru_maxrss before it) and
+    the retained state the streaming design allows (top-K buffers + one lattice),
+and, as the last line, `gain_grid_over_bare_forward_ratio <grid / (n_gains * bare)>`.
+The bare time is the fastest of several passes, so the ratio errs high.
+
+    .venv/bin/python bench/phase2_overhead.py [--threads 2] [--naive-gains 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from canon import CANON
+from critspec.events.gain_grid import run_gain_grid
+from critspec.events.moments import MomentAccumulator, Moments
+from critspec.events.rates import RateCounter, rate_targets
+from critspec.events.reference import naive_gain_grid
+from critspec.events.spikes import SPIKE_DEF_IDS, standardize
+from critspec.events.tail_quantile import k_for_rate
+from critspec.models.embedded import EmbeddedModelDef, materialize
+from critspec.models.forward import forward_slice, make_forward_fn
+from critspec.models.loading import LoadedModel, load_model
+from critspec.seeding import derive_seed
+
+BENCH = CANON.PROFILE.BENCH
+BARE_REPEATS = 3
+BYTES_PER_TOPK_ENTRY = 4 + 8  # float32 value + int64 position
+
+
+def build_model(cache_root: Path) -> LoadedModel:
+    defn = EmbeddedModelDef(
+        n_layers=BENCH.N_LAYERS,
+        hidden=BENCH.HIDDEN,
+        d_ff=BENCH.D_FF,
+        n_heads=BENCH.N_HEADS,
+        max_positions=BENCH.SEQ_LEN_TOKENS,
+        seed=CANON.MODEL.EMBEDDED_INSTRUCT.SEED,
+    )
+    return load_model(
+        source=CANON.ENUM.MODEL_SOURCE.EMBEDDED,
+        device=torch.device(CANON.ENUM.DEVICE.CPU),
+        dtype=torch.float32,
+        local_dir=materialize(defn, cache_root),
+    )
+
+
+def bench_ids(loaded: LoadedModel, n_windows: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(derive_seed("bench_phase2_overhead", n_windows))
+    vocab = loaded.model.config.vocab_size
+    return torch.randint(0, vocab, (n_windows, BENCH.SEQ_LEN_TOKENS), generator=gen)
+
+
+def calibrate(loaded: LoadedModel, ids: torch.Tensor) -> tuple[Moments, dict]:
+    """Phase 1 in miniature: moments, then baseline rates and r_star per target rate."""
+    n_layers, d_ff = loaded.info.n_layers, loaded.info.d_ff
+    acc = MomentAccumulator(n_layers, d_ff)
+    forward_slice(loaded, ids, BENCH.BATCH_SIZE, CANON.CONST.GAIN_BASELINE, acc.update)
+    m = acc.finalize()
+    counter = RateCounter(n_layers, SPIKE_DEF_IDS, CANON.CONST.TAU0_BASELINE)
+
+    def count(layer: int, u: torch.Tensor) -> None:
+        counter.update(layer, standardize(u, m.mu[layer], m.sigma[layer], CANON.CONST.EPS))
+
+    forward_slice(loaded, ids, BENCH.BATCH_SIZE, CANON.CONST.GAIN_BASELINE, count)
+    r_base = counter.r_base()
+    r_star = {
+        (sd, float(r)): rate_targets(r_base[sd], r, spike_def_id=sd).r_star
+        for sd in SPIKE_DEF_IDS
+        for r in BENCH.TARGET_LAYER_RATES
+    }
+    return m, r_star
+
+
+def grid_kwargs(m: Moments, r_star: dict, gains) -> dict:
+    return dict(
+        mu=m.mu,
+        sigma=m.sigma,
+        eps=CANON.CONST.EPS,
+        gains=gains,
+        spike_def_ids=SPIKE_DEF_IDS,
+        r_star=r_star,
+        rate_match_tol_abs=CANON.CONST.RATE_MATCH_TOL_ABS,
+        null_id=CANON.ENUM.NULL_ID.TIME_PERM,
+        batch_size=BENCH.BATCH_SIZE,
+        device=CANON.ENUM.DEVICE.CPU,
+    )
+
+
+def time_bare(loaded: LoadedModel, ids: torch.Tensor) -> list[float]:
+    times = []
+    with torch.inference_mode():
+        for _ in range(BARE_REPEATS):
+            started = time.perf_counter()
+            for start in range(0, ids.shape[0], BENCH.BATCH_SIZE):
+                loaded.model(input_ids=ids[start : start + BENCH.BATCH_SIZE], use_cache=False)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def retained_bytes(r_star: dict, n_windows: int) -> int:
+    """Top-K buffers (K = max k + 1 per spike definition and layer) plus one A lattice."""
+    n = n_windows * BENCH.SEQ_LEN_TOKENS * BENCH.D_FF
+    total = 0
+    for sd in SPIKE_DEF_IDS:
+        for layer in range(BENCH.N_LAYERS):
+            k = max(k_for_rate(rs[layer], n) for (s, _), rs in r_star.items() if s == sd)
+            total += (k + 1) * BYTES_PER_TOPK_ENTRY
+    return total + n_windows * BENCH.N_LAYERS * BENCH.SEQ_LEN_TOKENS * np.dtype(np.uint16).itemsize
+
+
+def maxrss_bytes() -> int:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def child(cache_root: Path, n_windows: int, naive: bool, n_gains: int) -> None:
+    """One fresh process: peak RSS added by a short gain grid on n_windows windows."""
+    loaded = build_model(cache_root)
+    ids = bench_ids(loaded, n_windows)
+    m, r_star = calibrate(loaded, ids)
+    before = maxrss_bytes()
+    gains = CANON.CONST.GAIN_GRID_DEFAULT[:n_gains]
+    grid = naive_gain_grid if naive else run_gain_grid
+    grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, gains))
+    after = maxrss_bytes()
+    doc = {"before": before, "after": after, "retained": retained_bytes(r_star, n_windows)}
+    print(json.dumps(doc))
+
+
+def run_child(cache_root: Path, threads: int, n_windows: int, naive: bool) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n_windows), "--cache", str(cache_root)]
+    cmd += ["--threads", str(threads)] + (["--naive"] if naive else [])
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (fixed)")
+    parser.add_argument("--naive-gains", type=int, default=2, help="gains timed for the naive ref")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    if args.child is not None:
+        child(args.cache, args.child, args.naive, n_gains=2)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_root = Path(tmp)
+        loaded = build_model(cache_root)
+        ids = bench_ids(loaded, BENCH.N_WINDOWS)
+        print(f"profile: L={BENCH.N_LAYERS} hidden={BENCH.HIDDEN} d_ff={BENCH.D_FF}")
+        print(f"slice: N={BENCH.N_WINDOWS} T={BENCH.SEQ_LEN_TOKENS} batch={BENCH.BATCH_SIZE}")
+        print(f"threads {args.threads}")
+        m, r_star = calibrate(loaded, ids)
+        gains = CANON.CONST.GAIN_GRID_DEFAULT
+        bare = time_bare(loaded, ids)
+        print(f"bare_forward_seconds {min(bare):.4f} (median {statistics.median(bare):.4f})")
+
+        per_gain: list[float] = []
+        started = time.perf_counter()
+        run_gain_grid(
+            make_forward_fn(loaded),
+            ids,
+            **grid_kwargs(m, r_star, gains),
+            on_progress=lambda p: per_gain.append(p["seconds"]),
+        )
+        grid_seconds = time.perf_counter() - started
+        print(f"gain_grid_seconds {grid_seconds:.4f} over {len(gains)} gains")
+        print(f"gain_grid_seconds_per_gain {grid_seconds / len(gains):.4f}")
+        print(f"gain_grid_slowest_gain_seconds {max(per_gain):.4f}")
+
+        naive_gains = gains[: args.naive_gains]
+        started = time.perf_counter()
+        naive_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, naive_gains))
+        naive_per_gain = (time.perf_counter() - started) / len(naive_gains)
+        print(f"naive_reference_seconds_per_gain {naive_per_gain:.4f}")
+
+        for n_windows in (BENCH.N_WINDOWS, 2 * BENCH.N_WINDOWS):
+            for naive in (False, True):
+                r = run_child(cache_root, args.threads, n_windows, naive)
+                name = "naive" if naive else "grid"
+                print(
+                    f"{name}_peak_rss_added_mib N={n_windows} {mib(r['after'] - r['before'])} "
+                    f"(streaming state bound {mib(r['retained'])} MiB; "
+                    f"rss before {mib(r['before'])} MiB)"
+                )
+
+        ratio = grid_seconds / (len(gains) * min(bare))
+        print(f"gain_grid_over_bare_forward_ratio {ratio:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Token windows, sampling and the slice hash (DESIGN §4 "Datasets and sampling")."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+
+from canon import CANON
+from critspec.data.tokenizer import build_word_level_tokenizer
+from critspec.data.windows import TokenSlice, sample_windows, slice_sha256, tokenize_concat
+from critspec.errors import ConfigError
+
+ROLE = CANON.ENUM.DATASET_ROLE.A
+TOK_HASH = "ab" * 32
+
+
+def _hand_hash(index: list[int], rows: list[list[int]], tokenizer_hash: str) -> str:
+    """The documented encoding written out with struct: '<q' index, '<i' per token id."""
+    h = hashlib.sha256()
+    for i, row in zip(index, rows, strict=True):
+        h.update(struct.pack("<q", i))
+        h.update(struct.pack(f"<{len(row)}i", *row))
+    h.update(tokenizer_hash.encode())
+    return h.hexdigest()
+
+
+def test_all_windows_are_cut_exactly_and_the_tail_is_dropped():
+    s = sample_windows(np.arange(23, dtype=np.int64), 5, 4, ROLE, "all")
+    assert s.window_index.tolist() == [0, 1, 2, 3]
+    assert s.input_ids.tolist() == [
+        [0, 1, 2, 3, 4],
+        [5, 6, 7, 8, 9],
+        [10, 11, 12, 13, 14],
+        [15, 16, 17, 18, 19],
+    ]
+    assert s.window_index.dtype == np.int64 and s.input_ids.dtype == np.int32
+
+
+def test_sampled_windows_are_ascending_distinct_and_seeded_by_keys():
+    tokens = np.arange(10_000, dtype=np.int64) * 3
+    s = sample_windows(tokens, 8, 20, ROLE, "calib")
+    idx = s.window_index.tolist()
+    assert idx == sorted(set(idx)) and len(idx) == 20
+    for i, row in zip(idx, s.input_ids.tolist(), strict=True):
+        assert row == [3 * t for t in range(8 * i, 8 * i + 8)]
+    again = sample_windows(tokens, 8, 20, ROLE, "calib")
+    assert np.array_equal(again.window_index, s.window_index)
+    other_slice = sample_windows(tokens, 8, 20, ROLE, "eval")
+    other_role = sample_windows(tokens, 8, 20, CANON.ENUM.DATASET_ROLE.B, "calib")
+    assert not np.array_equal(other_slice.window_index, s.window_index)
+    assert not np.array_equal(other_role.window_index, s.window_index)
+
+
+def test_too_few_windows_says_how_many_exist():
+    with pytest.raises(ConfigError, match="give 4 windows of 5 tokens but 5 were requested"):
+        sample_windows(np.arange(23), 5, 5, ROLE, "all")
+
+
+def test_slice_hash_matches_the_documented_encoding():
+    s = TokenSlice(
+        window_index=np.array([2, 7], dtype=np.int64),
+        input_ids=np.array([[1, 2, 3], [40, 50, 60]], dtype=np.int32),
+    )
+    expected = _hand_hash([2, 7], [[1, 2, 3], [40, 50, 60]], TOK_HASH)
+    assert slice_sha256(s, TOK_HASH) == expected
+    assert slice_sha256(s, TOK_HASH) == slice_sha256(s, TOK_HASH)
+
+
+def test_slice_hash_changes_with_a_token_an_index_or_the_tokenizer():
+    s = sample_windows(np.arange(100, dtype=np.int64), 4, 5, ROLE, "h")
+    base = slice_sha256(s, TOK_HASH)
+    ids = s.input_ids.copy()
+    ids[2, 1] += 1
+    assert slice_sha256(dataclasses.replace(s, input_ids=ids), TOK_HASH) != base
+    index = s.window_index.copy()
+    index[0] += 1
+    assert slice_sha256(dataclasses.replace(s, window_index=index), TOK_HASH) != base
+    assert slice_sha256(s, "cd" * 32) != base
+
+
+def test_tokenize_concat_puts_eos_between_documents_only():
+    tok = build_word_level_tokenizer(("a", "b", "c", "."))  # ids: a=4 b=5 c=6 .=7, eos=2
+    ids = tokenize_concat(["a b.", "c", "b a"], tok)
+    assert ids.dtype == np.int64
+    assert ids.tolist() == [4, 5, 7, 2, 6, 2, 5, 4]
+    assert tokenize_concat([], tok).tolist() == []
+
+
+class _NoEosTokenizer:
+    eos_token_id = None
+
+    def __call__(self, texts, add_special_tokens):
+        assert add_special_tokens is False
+        return {"input_ids": [[len(t)] for t in texts]}
+
+
+def test_tokenize_concat_without_eos_just_concatenates():
+    assert tokenize_concat(["ab", "cde"], _NoEosTokenizer()).tolist() == [2, 3]
