@@ -7,8 +7,9 @@ from typing import Any
 import torch
 
 from canon import CANON
+from critspec.models.device import resolve_dtype
 from critspec.models.from_config import load_entry
-from critspec.models.loading import LoadedModel, resolve_dtype
+from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
 from critspec.runtime import configure_determinism
 

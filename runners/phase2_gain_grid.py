@@ -67,7 +67,8 @@ def run(ctx: PhaseContext) -> None:
     if recomputed != p1_slice["slice_sha256"]:
         raise DependencyError(
             f"calibration slice hash {recomputed[:12]}… under this model's tokenizer differs "
-            f"from Phase 1's {p1_slice['slice_sha256'][:12]}…: the tokenizer changed; re-run Phase 1"
+            f"from Phase 1's {p1_slice['slice_sha256'][:12]}…: the tokenizer changed; "
+            "re-run Phase 1"
         )
     ctx.run.dataset_slices.append(p1_slice)
     ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)

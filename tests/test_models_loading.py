@@ -14,12 +14,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from canon import CANON
 from critspec.data.tokenizer import build_word_level_tokenizer
 from critspec.errors import ConfigError
-from critspec.models.loading import (
-    load_model,
-    off_device_tensors,
-    resolve_device,
-    resolve_dtype,
-)
+from critspec.models.device import resolve_device, resolve_dtype
+from critspec.models.loading import load_model, off_device_tensors
 
 WORDS = tuple(f"w{i}" for i in range(30))
 HIDDEN, LAYERS, N_INNER = 16, 3, 40

@@ -185,7 +185,8 @@ def test_killed_run_leaves_no_sealed_run(tmp_path: Path) -> None:
         from tests.test_store_throwaway import PRODUCER, CONFIG
         from critspec.store.run_store import open_run
         with open_run(phase=PRODUCER, runs_dir=Path(sys.argv[1]), config_doc=CONFIG,
-                      model_role=None, upstream_ids=[], run_id_mode={CANON.ENUM.RUN_ID_MODE.CONTENT_HASH!r},
+                      model_role=None, upstream_ids=[],
+                      run_id_mode={CANON.ENUM.RUN_ID_MODE.CONTENT_HASH!r},
                       allow_resume=False) as run:
             os.kill(os.getpid(), signal.SIGKILL)
         """

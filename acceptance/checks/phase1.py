@@ -90,7 +90,8 @@ def slice_hash_reproducible(ctx: CheckContext) -> None:
     recomputed = slice_sha256(
         TokenSlice(arrays["window_index"], arrays["input_ids"]), a["tokenizer_sha256"]
     )
-    assert recomputed == a["slice_sha256"], f"{CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE} does not hash to the record"
+    name = CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE
+    assert recomputed == a["slice_sha256"], f"{name} does not hash to the record"
     assert list(arrays["window_index"]) == sorted(set(arrays["window_index"].tolist()))
 
 

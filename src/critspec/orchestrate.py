@@ -70,7 +70,7 @@ class Invocation:
 
 def settle(options: Options, phase_key: str) -> Invocation:
     """Load the config and resolve device/dtype (auto -> what this machine has)."""
-    from critspec.models.loading import resolve_device, resolve_dtype
+    from critspec.models.device import dtype_name, resolve_device, resolve_dtype
 
     spec = project_spec()
     phase = spec.phases.by_key(phase_key)
@@ -94,17 +94,6 @@ def settle(options: Options, phase_key: str) -> Invocation:
         dtype=dtype_name(dtype),
         external=external,
     )
-
-
-def dtype_name(dtype: Any) -> str:
-    import torch
-
-    names = {
-        torch.float32: CANON.ENUM.DTYPE.FP32,
-        torch.bfloat16: CANON.ENUM.DTYPE.BF16,
-        torch.float16: CANON.ENUM.DTYPE.FP16,
-    }
-    return names[dtype]
 
 
 def planned_run_id(inv: Invocation) -> str:

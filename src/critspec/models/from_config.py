@@ -7,6 +7,7 @@ the cache; every source then loads through the same from_pretrained path.
 from __future__ import annotations
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from canon import CANON
 from critspec.config.schema import ModelEntry
@@ -16,6 +17,8 @@ from critspec.paths import cache_dir
 
 
 def load_entry(entry: ModelEntry, device: torch.device, dtype: torch.dtype) -> LoadedModel:
+    # Progress bars of weight loading are noise in a run's stderr, whose last line is the verdict.
+    hf_logging.disable_progress_bar()
     if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.EMBEDDED:
         model_dir = materialize(EmbeddedModelDef.from_canon(entry.model_dump()), cache_dir())
         return load_model(source=entry.SOURCE, device=device, dtype=dtype, local_dir=model_dir)

@@ -125,7 +125,7 @@ class RunBuilder:
         return path
 
     def consume_external(self, path: Path, contract_id: str, bindings: dict[str, Any]) -> Path:
-        """An artifact produced outside critspec: it must pass its contract; its sha256 is pinned."""
+        """An artifact made outside critspec: it must pass its contract; its sha256 is pinned."""
         if not path.is_file():
             raise DependencyError(f"{path}: file not found")
         validate_artifact(contract_id, path, bindings)
