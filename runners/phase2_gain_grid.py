@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.tokenizer import tokenizer_sha256
@@ -74,6 +75,12 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)
 
     device = next(loaded.model.parameters()).device
+    bar = tqdm(total=len(grid.gains), desc="gain grid", unit="gain", disable=None, leave=False)
+
+    def progress(info: dict) -> None:
+        ctx.run.log.event(EVENT.PROGRESS, info)
+        bar.update()
+
     result = run_gain_grid(
         make_forward_fn(loaded),
         torch.from_numpy(token_slice.input_ids.astype(np.int64)),
@@ -87,8 +94,9 @@ def run(ctx: PhaseContext) -> None:
         null_id=grid.null_id,
         batch_size=cfg.runtime.batch_size,
         device=device,
-        on_progress=lambda info: ctx.run.log.event(EVENT.PROGRESS, info),
+        on_progress=progress,
     )
+    bar.close()
     metrics = metrics_frame(result)
     taus = tau_frame(result)
     ctx.run.log.event(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from tqdm import tqdm
 
 from critspec.models.hooks import apply_gain, capture_u
 from critspec.models.loading import LoadedModel
@@ -21,8 +22,11 @@ def forward_slice(
 ) -> None:
     """One pass over every window at gain g; on_u(layer, u[B, T, d_ff] float32) per batch."""
     device = next(loaded.model.parameters()).device
+    starts = range(0, input_ids.shape[0], batch_size)
+    # disable=None: a bar on a terminal, silence in logs and captured output.
+    bar = tqdm(starts, desc=f"forward g={g}", unit="batch", disable=None, leave=False)
     with torch.inference_mode(), apply_gain(loaded.sites, g), capture_u(loaded.sites, on_u):
-        for start in range(0, input_ids.shape[0], batch_size):
+        for start in bar:
             batch = input_ids[start : start + batch_size].to(device)
             loaded.model(input_ids=batch, use_cache=False)
 
