@@ -11,6 +11,7 @@ from critspec.events.lattice import lattice_from_positions
 from critspec.events.tail_quantile import (
     StreamingTopK,
     TopK,
+    event_positions,
     exact_tail_tau,
     k_for_rate,
     match_rate,
@@ -66,7 +67,9 @@ def test_streaming_topk_equals_full_sort_with_ties(K: int) -> None:
     for start, stop in ((0, 2), (2, 3), (3, 7), (7, 9)):
         for layer in range(2):
             top.update(layer, torch.from_numpy(data[layer, start:stop]), start)
-    for layer, got in enumerate(top.finalize()):
+    for layer, found in enumerate(top.finalize()):
+        assert np.all(np.diff(found.positions) > 0)
+        got = found.sorted_desc()
         want_v, want_p = _full_sort_top(data[layer].reshape(-1), top.K[layer])
         assert got.n == data[layer].size
         np.testing.assert_array_equal(got.values, want_v)
@@ -90,11 +93,12 @@ def test_buffer_rate_match_and_lattice_equal_a_direct_threshold() -> None:
     top = StreamingTopK(1, k + 1, seq_len * d_ff)
     for start in range(0, n_windows, 4):
         top.update(0, torch.from_numpy(v[start : start + 4]), start)
-    m = match_rate(top.finalize()[0], r_star)
+    found = top.finalize()[0]
+    m = match_rate(found, r_star)
     desc = np.sort(v.reshape(-1).astype(np.float64))[::-1]
     assert m.tau == (desc[k - 1] + desc[k]) / 2
     spiking = v.astype(np.float64) > m.tau
     assert m.n_above == spiking.sum() == k
     assert m.achieved == k / n
-    A = lattice_from_positions([top.finalize()[0].positions[: m.n_above]], n_windows, seq_len, d_ff)
+    A = lattice_from_positions([event_positions(found, m.tau)], n_windows, seq_len, d_ff)
     np.testing.assert_array_equal(A[:, 0, :], spiking.sum(axis=2))

@@ -12,6 +12,7 @@ one lattice at a time, independent of how many batches the slice has.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -25,7 +26,14 @@ from critspec.events.branching import branching
 from critspec.events.lattice import lattice_from_positions
 from critspec.events.null import time_permute
 from critspec.events.spikes import spike_values, standardize
-from critspec.events.tail_quantile import RateMatch, StreamingTopK, k_for_rate, match_rate
+from critspec.events.tail_quantile import (
+    RateMatch,
+    StreamingTopK,
+    event_positions,
+    k_for_rate,
+    match_rate,
+    sample_stride,
+)
 
 OnU = Callable[[int, torch.Tensor], None]
 ForwardFn = Callable[[torch.Tensor, float, OnU], None]
@@ -208,11 +216,42 @@ def _check_u(u: torch.Tensor, layer: int, g: float, shape: tuple[int, ...]) -> N
             f"u of layer {layer} has shape {tuple(u.shape)}, expected {shape}: "
             "the architecture adapter hooks the wrong module"
         )
-    if not bool(torch.isfinite(u).all()):
+    # A sum is a single cheap pass and is non-finite whenever some u is; only then pay
+    # for the exact elementwise test (a finite sum that overflowed is not a failure).
+    if not bool(torch.isfinite(u.sum())) and not bool(torch.isfinite(u).all()):
         raise CheckFailed(
             f"non-finite u at layer {layer} at g={g}: the model overflows at this gain/dtype; "
             "run in fp32 or narrow the gain grid"
         )
+
+
+def _feed(tops: Mapping[str, StreamingTopK], layer: int, z: torch.Tensor, row_start: int) -> None:
+    """Offer one layer-batch of z to every spike definition's top-K with one shared scan.
+
+    |z| >= v for every spike definition, so one nonzero over |z| > (lowest floor)
+    finds the candidates of all definitions; each then keeps those above its own floor.
+    """
+    numel = z.numel()
+    floors = {}
+    for sd, top in tops.items():
+        floor = top.floor(layer)
+        if floor == -math.inf:
+            sample = spike_values(z[:: sample_stride(numel)], sd)
+            floor = top.propose_floor(layer, sample, numel)
+        floors[sd] = floor
+    lowest = min(floors.values())
+    if lowest > -math.inf:
+        cover = spike_values(z, next(iter(tops))) if len(tops) == 1 else z.abs()
+        idx = torch.nonzero(cover > lowest).squeeze(1)
+        z_cand = z[idx]
+    for sd, top in tops.items():
+        if lowest > -math.inf:
+            v = spike_values(z_cand, sd)
+            sel = v > floors[sd]
+            if top.offer(layer, v[sel], idx[sel], numel, row_start, floors[sd]):
+                continue
+        everything = torch.arange(numel, device=z.device)
+        top.offer(layer, spike_values(z, sd), everything, numel, row_start, -math.inf)
 
 
 def _stream_one_gain(
@@ -236,8 +275,7 @@ def _stream_one_gain(
     def on_u(layer: int, u: torch.Tensor) -> None:
         _check_u(u, layer, g, (batch_rows, seq_len, d_ff))
         z = standardize(u, mu_t[layer], sigma_t[layer], eps)
-        for sd, top in tops.items():
-            top.update(layer, spike_values(z, sd), row_start)
+        _feed(tops, layer, z.reshape(-1), row_start)
 
     with torch.inference_mode():
         for row_start in range(0, n_windows, batch_size):
@@ -309,7 +347,7 @@ def run_gain_grid(
             ]
             check_rate_match(g, sd, r, matches, rate_match_tol_abs)
             A = lattice_from_positions(
-                [tops[sd][layer].positions[: m.n_above] for layer, m in enumerate(matches)],
+                [event_positions(tops[sd][layer], m.tau) for layer, m in enumerate(matches)],
                 n_windows,
                 seq_len,
                 d_ff,

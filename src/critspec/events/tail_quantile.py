@@ -23,6 +23,13 @@ def k_for_rate(r_star: float, n: int) -> int:
     return int(math.floor(float(r_star) * n + 0.5))
 
 
+def tail_tau(v_k: float, v_k1: float, k: int) -> float:
+    """tau from the k-th and (k+1)-th largest values (1-based); v_k is unused when k = 0."""
+    if k == 0:
+        return float(v_k1)
+    return (float(v_k) + float(v_k1)) / 2.0
+
+
 def exact_tail_tau(values_desc: np.ndarray, k: int) -> float:
     """tau from values sorted descending (at least k + 1 of them), in float64."""
     if k < 0 or len(values_desc) < k + 1:
@@ -30,18 +37,25 @@ def exact_tail_tau(values_desc: np.ndarray, k: int) -> float:
             f"tail quantile needs k + 1 = {k + 1} values but has {len(values_desc)}: "
             "the target rate is too close to 1 for this slice; lower the target rate"
         )
-    if k == 0:
-        return float(values_desc[0])
-    return (float(values_desc[k - 1]) + float(values_desc[k])) / 2.0
+    return tail_tau(values_desc[k - 1] if k else values_desc[0], values_desc[k], k)
 
 
 @dataclass(frozen=True)
 class TopK:
-    """The top values of one layer: float32 descending, ties by position ascending."""
+    """The top-K values of one layer (float32) and their flat positions (int64).
+
+    Stored in ascending position order; the set is the top K by (value descending,
+    position ascending), so ties at the K-th value keep the earliest positions.
+    """
 
     values: np.ndarray
     positions: np.ndarray
     n: int
+
+    def sorted_desc(self) -> TopK:
+        """The same entries ordered by value descending, then position ascending."""
+        order = np.lexsort((self.positions, -self.values))
+        return TopK(values=self.values[order], positions=self.positions[order], n=self.n)
 
 
 @dataclass(frozen=True)
@@ -58,14 +72,22 @@ class RateMatch:
 
 
 def match_rate(top: TopK, r_star: float) -> RateMatch:
-    """Exact tau and achieved rate for one layer from its top-K buffer."""
+    """Exact tau and achieved rate for one layer from its top-K buffer.
+
+    Every v > tau has rank <= k < K, so it is in the buffer: counting there is exact.
+    """
     k = k_for_rate(r_star, top.n)
-    if len(top.values) < min(k + 1, top.n):
+    m = len(top.values)
+    if m < k + 1:
         raise CheckFailed(
-            f"top-K buffer holds {len(top.values)} values but k + 1 = {k + 1} are needed: "
-            "build the buffer with K = max k + 1 over the target rates"
+            f"tail quantile needs k + 1 = {k + 1} values but the top-K buffer holds {m} of "
+            f"n = {top.n}: lower the target rate, or build the buffer with K = max k + 1"
         )
-    tau = exact_tail_tau(top.values, k)
+    if k == 0:
+        tau = tail_tau(0.0, top.values.max(), 0)
+    else:
+        part = np.partition(top.values, (m - k - 1, m - k))
+        tau = tail_tau(part[m - k], part[m - k - 1], k)
     # float64 compare: tau is a midpoint of two float32 values and must not be rounded.
     n_above = int(np.count_nonzero(top.values.astype(np.float64) > tau))
     achieved = n_above / top.n
@@ -80,18 +102,41 @@ def match_rate(top: TopK, r_star: float) -> RateMatch:
     )
 
 
+def event_positions(top: TopK, tau: float) -> np.ndarray:
+    """Flat positions of the events v > tau of one layer (all within the top-K buffer)."""
+    return top.positions[top.values.astype(np.float64) > tau]
+
+
+# Streaming knobs (cost only; results are exact whatever their values).
+SAMPLE_SIZE = 16384  # strided sample used to guess a prefilter floor
+FLOOR_MARGIN = 1.25  # a guessed floor aims at this many times K survivors
+BUFFER_SLACK = 2.0  # shrink a layer's buffer once it holds more than this many times K
+
+
+def sample_stride(numel: int) -> int:
+    """Stride of the strided sample of a batch of numel values (about SAMPLE_SIZE values)."""
+    return max(1, numel // SAMPLE_SIZE)
+
+
+def _kth_largest(values: torch.Tensor, rank: int) -> float:
+    return float(torch.kthvalue(values, values.numel() - rank + 1).values)
+
+
 class StreamingTopK:
     """Per-layer top-K values of v and their flat positions, streamed over batches.
 
     The flat position of v[b, t, i] in a batch starting at window row ``row_start``
     is ((row_start + b) * T + t) * d_ff + i, i.e. row_start * row_size plus the
     index into the flattened batch (row_size = T * d_ff). Batches of a layer must
-    arrive in ascending row order; that is what makes the strict prefilter exact
-    under ties (a later equal value never outranks a kept one).
+    arrive in ascending row order, so a later value never outranks an equal kept one.
 
-    Cost: once a layer's buffer holds K values, a batch costs one vectorized compare
-    against the current K-th value; only the survivors are merged. The buffer is an
-    unordered set until finalize(), which sorts once.
+    Cost (DESIGN §6): each layer keeps a floor, a value below which nothing that
+    arrives later can enter the top K. A batch costs one vectorized compare against
+    the floor; only survivors are copied. The first batch gets a floor guessed from
+    a strided sample (accepted only if at least K values survive, so the guess never
+    changes the result). The buffer holds every kept value above the floor, between
+    K and BUFFER_SLACK * K of them; when it overflows, a new floor is guessed the
+    same way. The exact top K is cut once, in finalize().
     """
 
     def __init__(self, n_layers: int, K: int | Sequence[int], row_size: int) -> None:
@@ -103,60 +148,103 @@ class StreamingTopK:
         self.row_size = int(row_size)
         self._values: list[torch.Tensor | None] = [None] * n_layers
         self._positions: list[torch.Tensor | None] = [None] * n_layers
-        self._kth: list[torch.Tensor | None] = [None] * n_layers
+        self._floor = [-math.inf] * n_layers
         self._n = [0] * n_layers
         self._next_row = [0] * n_layers
 
-    def update(self, layer: int, v: torch.Tensor, row_start: int) -> None:
-        """Merge v [B, ...] (B window rows of row_size values each) of one layer."""
+    def floor(self, layer: int) -> float:
+        """Values at or below this never enter the top K any more (-inf until known)."""
+        return self._floor[layer]
+
+    def propose_floor(self, layer: int, v_sample: torch.Tensor, batch_numel: int) -> float:
+        """A prefilter floor for the next batch: the known floor, else a guess from a
+        strided sample of the batch's values (one in every sample_stride(batch_numel))."""
+        if self._floor[layer] > -math.inf:
+            return self._floor[layer]
+        rank = math.ceil(FLOOR_MARGIN * self.K[layer] * v_sample.numel() / batch_numel)
+        if rank >= v_sample.numel():
+            return -math.inf
+        return _kth_largest(v_sample.reshape(-1), rank)
+
+    def _start_batch(self, layer: int, numel: int, row_start: int) -> int:
         if row_start < self._next_row[layer]:
             raise ValueError(
                 f"layer {layer}: batch at row {row_start} arrives after row "
                 f"{self._next_row[layer]}; feed batches in ascending row order"
             )
-        flat = v.reshape(-1)
-        if flat.numel() % self.row_size:
-            raise ValueError(f"batch of {flat.numel()} values is not whole rows of {self.row_size}")
-        self._next_row[layer] = row_start + flat.numel() // self.row_size
-        self._n[layer] += flat.numel()
-        offset = row_start * self.row_size
-        kth = self._kth[layer]
-        if kth is None:
-            idx = torch.arange(flat.numel(), device=flat.device)
-            vals = flat
-        else:
-            idx = torch.nonzero(flat > kth).squeeze(1)
-            if idx.numel() == 0:
-                return
-            vals = flat[idx]
-        vals = vals.to(torch.float32)
-        pos = idx + offset
-        if self._values[layer] is not None:
-            vals = torch.cat((self._values[layer], vals))
-            pos = torch.cat((self._positions[layer], pos))
-        self._select(layer, vals, pos)
+        if numel % self.row_size:
+            raise ValueError(f"batch of {numel} values is not whole rows of {self.row_size}")
+        self._next_row[layer] = row_start + numel // self.row_size
+        return row_start * self.row_size
 
-    def _select(self, layer: int, vals: torch.Tensor, pos: torch.Tensor) -> None:
+    def offer(
+        self,
+        layer: int,
+        values: torch.Tensor,
+        positions: torch.Tensor,
+        batch_numel: int,
+        row_start: int,
+        floor: float,
+    ) -> bool:
+        """Add a batch given as every value above ``floor`` with its flat position
+        (ascending). Returns False, changing nothing, if a guessed floor leaves fewer
+        than K values: then offer the batch again with floor=-inf."""
+        kept_v, kept_p = self._values[layer], self._positions[layer]
+        guessed = floor > self._floor[layer]
+        if guessed and kept_v is not None:
+            keep = kept_v > floor
+            kept_v, kept_p = kept_v[keep], kept_p[keep]
+        n_kept = 0 if kept_v is None else kept_v.numel()
+        if guessed and n_kept + values.numel() < self.K[layer]:
+            return False
+        offset = self._start_batch(layer, batch_numel, row_start)
+        self._n[layer] += batch_numel
+        values = values.to(torch.float32)
+        positions = positions + offset
+        if kept_v is not None:
+            values = torch.cat((kept_v, values))
+            positions = torch.cat((kept_p, positions))
+        self._values[layer], self._positions[layer] = values, positions
+        if guessed:
+            self._floor[layer] = floor
+        if values.numel() > BUFFER_SLACK * self.K[layer]:
+            self._shrink(layer)
+        return True
+
+    def update(self, layer: int, v: torch.Tensor, row_start: int) -> None:
+        """Merge v [B, ...] (B window rows of row_size values each) of one layer."""
+        flat = v.reshape(-1)
+        floor = self.propose_floor(layer, flat[:: sample_stride(flat.numel())], flat.numel())
+        if floor > -math.inf:
+            idx = torch.nonzero(flat > floor).squeeze(1)
+            if self.offer(layer, flat[idx], idx, flat.numel(), row_start, floor):
+                return
+        idx = torch.arange(flat.numel(), device=flat.device)
+        self.offer(layer, flat, idx, flat.numel(), row_start, -math.inf)
+
+    def _shrink(self, layer: int) -> None:
+        vals, pos = self._values[layer], self._positions[layer]
         K = self.K[layer]
-        if vals.numel() <= K:
-            self._values[layer], self._positions[layer] = vals, pos
-            return
-        # K-th largest value; ties at it are resolved by smallest position so the kept
-        # set is the top K of (value desc, position asc) whatever the selection kernel does.
-        kth = torch.kthvalue(vals, vals.numel() - K + 1).values
-        above = vals > kth
-        n_above = int(above.sum())
-        tied = torch.nonzero(vals == kth).squeeze(1)
-        tied = tied[torch.argsort(pos[tied], stable=True)[: K - n_above]]
-        keep = torch.cat((torch.nonzero(above).squeeze(1), tied))
+        stride = sample_stride(vals.numel())
+        sample = vals[::stride]
+        rank = math.ceil(FLOOR_MARGIN * K / stride)
+        floor = _kth_largest(sample, rank) if rank < sample.numel() else -math.inf
+        keep = vals > floor
+        if floor == -math.inf or int(keep.sum()) < K:
+            # The guess kept too few (heavy ties or a skewed sample): cut the exact top K,
+            # ties at the K-th value by earliest position (the buffer is in position order).
+            floor = _kth_largest(vals, K)
+            above = vals > floor
+            tied = vals == floor
+            keep = above | (tied & (torch.cumsum(tied, 0) <= K - int(above.sum())))
         self._values[layer], self._positions[layer] = vals[keep], pos[keep]
-        self._kth[layer] = kth
+        self._floor[layer] = max(self._floor[layer], floor)
 
     def n_seen(self, layer: int) -> int:
         return self._n[layer]
 
     def finalize(self) -> list[TopK]:
-        """Per layer: values descending, ties by position ascending, as numpy."""
+        """Per layer, the exact top K by (value desc, position asc), in position order."""
         out = []
         for layer in range(self.n_layers):
             if self._values[layer] is None:
@@ -164,6 +252,12 @@ class StreamingTopK:
                 continue
             vals = self._values[layer].cpu().numpy()
             pos = self._positions[layer].cpu().numpy()
-            order = np.lexsort((pos, -vals))
-            out.append(TopK(values=vals[order], positions=pos[order], n=self._n[layer]))
+            K = self.K[layer]
+            if len(vals) > K:
+                kth = np.partition(vals, len(vals) - K)[len(vals) - K]
+                above = vals > kth
+                tied = vals == kth
+                keep = above | (tied & (np.cumsum(tied) <= K - int(above.sum())))
+                vals, pos = vals[keep], pos[keep]
+            out.append(TopK(values=vals, positions=pos, n=self._n[layer]))
         return out
