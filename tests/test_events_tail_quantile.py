@@ -57,12 +57,20 @@ def _full_sort_top(values: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
     return values[order], pos[order]
 
 
+def _data(kind: str, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    if kind == "levels":  # three values only: every floor guess lands on a tie
+        return rng.integers(0, 3, size=shape).astype(np.float32)
+    if kind == "rounded":  # many ties, including at the K-th value
+        return np.round(rng.normal(size=shape), 1).astype(np.float32)
+    return rng.normal(size=shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["levels", "rounded", "continuous"])
 @pytest.mark.parametrize("K", [1, 7, 64, 500, 10_000])
-def test_streaming_topk_equals_full_sort_with_ties(K: int) -> None:
+def test_streaming_topk_equals_full_sort(kind: str, K: int) -> None:
     rng = np.random.default_rng(K)
     n_rows, seq_len, d_ff = 9, 5, 8
-    # Rounded values: many ties, including at the K-th value.
-    data = np.round(rng.normal(size=(2, n_rows, seq_len, d_ff)), 1).astype(np.float32)
+    data = _data(kind, rng, (2, n_rows, seq_len, d_ff))
     top = StreamingTopK(2, [K, K + 3], seq_len * d_ff)
     for start, stop in ((0, 2), (2, 3), (3, 7), (7, 9)):
         for layer in range(2):
@@ -74,6 +82,21 @@ def test_streaming_topk_equals_full_sort_with_ties(K: int) -> None:
         assert got.n == data[layer].size
         np.testing.assert_array_equal(got.values, want_v)
         np.testing.assert_array_equal(got.positions, want_p)
+
+
+@pytest.mark.parametrize("kind", ["levels", "rounded", "continuous"])
+def test_streaming_topk_with_sampled_floors_equals_full_sort(kind: str) -> None:
+    # Batches larger than the floor-guessing sample, so the sample is strided.
+    rng = np.random.default_rng(11)
+    n_rows, row_size, K = 12, 5000, 700
+    data = _data(kind, rng, (n_rows, row_size))
+    top = StreamingTopK(1, K, row_size)
+    for start in range(0, n_rows, 5):
+        top.update(0, torch.from_numpy(data[start : start + 5]), start)
+    got = top.finalize()[0].sorted_desc()
+    want_v, want_p = _full_sort_top(data.reshape(-1), K)
+    np.testing.assert_array_equal(got.values, want_v)
+    np.testing.assert_array_equal(got.positions, want_p)
 
 
 def test_streaming_topk_rejects_out_of_order_rows() -> None:

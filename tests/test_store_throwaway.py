@@ -258,3 +258,44 @@ def test_timestamp_mode_gives_fresh_ids(tmp_path: Path) -> None:
             )
         ids.add(run.run_id)
     assert len(ids) == 2
+
+
+def test_allow_resume_only_replaces_an_incomplete_run(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    sealed = produce(store)
+    with pytest.raises(RunExistsError):
+        with open_run(
+            phase=PRODUCER,
+            runs_dir=store,
+            config_doc=CONFIG,
+            model_role=None,
+            upstream_ids=[],
+            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+            allow_resume=True,
+        ):
+            pass
+    record_path = sealed / CANON.OUTPUT.RUN_RECORD
+    record = read_json(record_path)
+    record["stage_status"] = CANON.ENUM.STAGE_STATUS.INCOMPLETE
+    record_path.chmod(0o644)
+    write_json(record_path, record)
+    with pytest.raises(RunExistsError):
+        produce(store)
+    with open_run(
+        phase=PRODUCER,
+        runs_dir=store,
+        config_doc=CONFIG,
+        model_role=None,
+        upstream_ids=[],
+        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+        allow_resume=True,
+    ) as run:
+        run.dataset_slices.append(SLICE)
+        run.write_npz(
+            "calibration_slice",
+            {
+                "window_index": np.arange(N, dtype=np.int64),
+                "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T),
+            },
+        )
+    assert read_json(record_path)["stage_status"] == CANON.ENUM.STAGE_STATUS.COMPLETE
