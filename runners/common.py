@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from canon import CANON
@@ -11,12 +9,6 @@ from critspec.models.device import resolve_dtype
 from critspec.models.from_config import load_entry
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
-from critspec.runtime import configure_determinism
-
-
-def prepare(ctx: PhaseContext) -> dict[str, Any]:
-    """Deterministic flags and thread count before any model work; returns the flags."""
-    return configure_determinism(ctx.config.pipeline.runtime.torch_threads)
 
 
 def load_role_model(ctx: PhaseContext, role: str) -> LoadedModel:

@@ -23,8 +23,8 @@ from critspec.models.forward import logits
 from critspec.models.hooks import capture_mlp_inputs, capture_u
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
-from critspec.runtime import package_versions
-from runners.common import load_role_model, prepare
+from critspec.runtime import determinism_flags, package_versions
+from runners.common import load_role_model
 
 CHECK = CANON.ENUM.CHECK_ID
 
@@ -156,7 +156,7 @@ def print_table(outcomes: list[Outcome]) -> None:
 
 
 def run(ctx: PhaseContext) -> None:
-    flags = prepare(ctx)
+    flags = determinism_flags()
     outcomes = [
         Outcome(
             CHECK.VERSIONS,
@@ -169,7 +169,9 @@ def run(ctx: PhaseContext) -> None:
         Outcome(
             CHECK.DETERMINISM,
             None,
-            bool(flags["torch_deterministic_algorithms"]) and not flags["tf32_matmul"],
+            bool(flags["torch_deterministic_algorithms"])
+            and not flags["tf32_matmul"]
+            and not flags["tf32_cudnn"],
             None,
             None,
             f"deterministic algorithms, TF32 off, {flags['torch_threads']} threads",

@@ -21,14 +21,13 @@ from critspec.events.rates import RateCounter, rate_targets
 from critspec.events.spikes import count_sigma_clamped, standardize
 from critspec.models.forward import forward_slice
 from critspec.orchestrate import PhaseContext
-from runners.common import load_role_model, prepare
+from runners.common import load_role_model
 
 EVENT = CANON.ENUM.LOG_EVENT
 CHECK = CANON.ENUM.CHECK_ID
 
 
 def run(ctx: PhaseContext) -> None:
-    prepare(ctx)
     cal = ctx.config.pipeline.calibration
     batch_size = ctx.config.pipeline.runtime.batch_size
     loaded = load_role_model(ctx, ctx.model_role)

@@ -23,7 +23,7 @@ from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz
-from runners.common import load_role_model, prepare
+from runners.common import load_role_model
 
 CALIBRATION_PHASE = "PHASE1_CALIBRATE"
 EVENT = CANON.ENUM.LOG_EVENT
@@ -52,7 +52,6 @@ def run(ctx: PhaseContext) -> None:
     slice_arrays = read_npz(ctx.run.consume(calibration, "calibration_slice"))
     targets = read_json(ctx.run.consume(calibration, "rate_targets"))
 
-    prepare(ctx)
     loaded = load_role_model(ctx, ctx.model_role)
     ctx.run.model = loaded.info.to_record()
     shape = (loaded.info.n_layers, loaded.info.d_ff)

@@ -72,7 +72,7 @@ def test_gpt2_local_directory_runs_phase1(tmp_path: Path) -> None:
         vocab_size=vocab_size(),
         n_positions=CANON.PROFILE.EMBEDDED_DEFAULT.SEQ_LEN_TOKENS,
     )
-    model_dir = save_with_tokenizer(GPT2LMHeadModel(config).eval(), tmp_path / "gpt2")
+    model_dir = save_with_tokenizer(GPT2LMHeadModel(config).eval(), tmp_path / "small_gpt")
     runs = tmp_path / "store"
     assert calibrate(configs_for(tmp_path, model_dir), runs) == CANON.CLI.EXIT.OK
     [run_dir] = list(runs.iterdir())

@@ -66,8 +66,10 @@ def test_mu_sigma_and_r_base_by_two_pass_numpy(runs: dict[str, Path], loaded) ->
     u = captured_u(loaded, ids)
     mu = u.mean(axis=1)
     sigma = np.sqrt(((u - mu[:, None, :]) ** 2).mean(axis=1))
-    np.testing.assert_allclose(stats["mu"], mu, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(stats["sigma"], sigma, rtol=1e-6, atol=1e-7)
+    # Stored as float32: equal to the float64 reference up to float32 rounding.
+    f32 = 8 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(stats["mu"], mu, rtol=f32, atol=f32 * np.abs(mu).max())
+    np.testing.assert_allclose(stats["sigma"], sigma, rtol=f32, atol=f32 * sigma.max())
 
     cal = load_config(CONFIG).pipeline.calibration
     z = (u - stats["mu"][:, None, :].astype(np.float64)) / (

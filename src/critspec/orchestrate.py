@@ -16,6 +16,7 @@ from canon import CANON
 from critspec.config.canonical import canonical_bytes, config_sha256
 from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
 from critspec.errors import ConfigError, DependencyError
+from critspec.runtime import configure_determinism
 from critspec.spec.load import Spec, project_spec
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store.hashing import sha256_file
@@ -159,6 +160,7 @@ def describe(inv: Invocation) -> dict[str, Any]:
 def execute(inv: Invocation) -> Path:
     """Run one phase into a new sealed run directory; returns it."""
     upstream = upstream_runs(inv)
+    configure_determinism(inv.config.pipeline.runtime.torch_threads)
     runner = importlib.import_module(inv.phase.runner)
     with open_run(
         phase=inv.phase,
