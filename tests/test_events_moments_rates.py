@@ -10,7 +10,8 @@ from canon import CANON
 from critspec.errors import CheckFailed, ConfigError
 from critspec.events.moments import MomentAccumulator
 from critspec.events.rates import RateCounter, rate_targets
-from critspec.events.spikes import count_sigma_clamped, spike_values, standardize
+from critspec.events.spikes import count_sigma_clamped, spike_values, standardize, z_region
+from critspec.events.tail_quantile import indices_outside
 
 POS = CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS
 ABS = CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS
@@ -102,3 +103,15 @@ def test_rate_targets_clip_to_one() -> None:
 def test_zero_baseline_mean_fails_telling_to_lower_tau0() -> None:
     with pytest.raises(CheckFailed, match="lower TAU0"):
         rate_targets(np.zeros(4), 0.01, spike_def_id=POS)
+
+
+@pytest.mark.parametrize("floor", [-0.5, 0.0, 0.625, 1.75])
+@pytest.mark.parametrize("sd", [POS, ABS])
+def test_z_region_is_the_spike_region(sd: str, floor: float) -> None:
+    z = torch.tensor([-2.0, -1.75, -0.625, -0.5, 0.0, 0.5, 0.625, 1.75, 2.0])
+    lower, upper = z_region(sd, floor)
+    want = spike_values(z, sd) > floor
+    assert torch.equal((z > upper) | (z < lower), want)
+    np.testing.assert_array_equal(
+        indices_outside(z, lower, upper).numpy(), np.flatnonzero(want.numpy())
+    )

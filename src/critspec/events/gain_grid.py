@@ -25,11 +25,13 @@ from critspec.errors import CheckFailed
 from critspec.events.branching import branching
 from critspec.events.lattice import lattice_from_positions
 from critspec.events.null import time_permute
-from critspec.events.spikes import spike_values, standardize
+from critspec.events.spikes import spike_values, standardize, z_region
 from critspec.events.tail_quantile import (
     RateMatch,
     StreamingTopK,
     event_positions,
+    indices_above,
+    indices_outside,
     k_for_rate,
     match_rate,
     sample_stride,
@@ -228,8 +230,8 @@ def _check_u(u: torch.Tensor, layer: int, g: float, shape: tuple[int, ...]) -> N
 def _feed(tops: Mapping[str, StreamingTopK], layer: int, z: torch.Tensor, row_start: int) -> None:
     """Offer one layer-batch of z to every spike definition's top-K with one shared scan.
 
-    |z| >= v for every spike definition, so one nonzero over |z| > (lowest floor)
-    finds the candidates of all definitions; each then keeps those above its own floor.
+    Each definition's floor is a region of z (z_region); one scan over z finds the
+    union of the regions, and each definition keeps its own candidates from it.
     """
     numel = z.numel()
     floors = {}
@@ -239,16 +241,23 @@ def _feed(tops: Mapping[str, StreamingTopK], layer: int, z: torch.Tensor, row_st
             sample = spike_values(z[:: sample_stride(numel)], sd)
             floor = top.propose_floor(layer, sample, numel)
         floors[sd] = floor
-    lowest = min(floors.values())
-    if lowest > -math.inf:
-        cover = spike_values(z, next(iter(tops))) if len(tops) == 1 else z.abs()
-        idx = torch.nonzero(cover > lowest).squeeze(1)
-        z_cand = z[idx]
+    regions = [z_region(sd, floor) for sd, floor in floors.items()]
+    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
+    if upper > -math.inf:
+        idx = indices_outside(z, lower, upper)
+        z_cand = z.index_select(0, idx)
     for sd, top in tops.items():
-        if lowest > -math.inf:
+        if upper > -math.inf:
             v = spike_values(z_cand, sd)
-            sel = v > floors[sd]
-            if top.offer(layer, v[sel], idx[sel], numel, row_start, floors[sd]):
+            sel = indices_above(v, floors[sd])
+            if top.offer(
+                layer,
+                v.index_select(0, sel),
+                idx.index_select(0, sel),
+                numel,
+                row_start,
+                floors[sd],
+            ):
                 continue
         everything = torch.arange(numel, device=z.device)
         top.offer(layer, spike_values(z, sd), everything, numel, row_start, -math.inf)

@@ -6,6 +6,8 @@ SPIKE_ONE_SIDED_POS and v = |z| for SPIKE_TWO_SIDED_ABS.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -33,6 +35,23 @@ def spike_values(z: torch.Tensor, spike_def_id: str) -> torch.Tensor:
         return z
     if spike_def_id == CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS:
         return z.abs()
+    raise ConfigError(
+        f"unknown spike definition {spike_def_id!r}: use one of {', '.join(SPIKE_DEF_IDS)}"
+    )
+
+
+def z_region(spike_def_id: str, floor: float) -> tuple[float, float]:
+    """(lower, upper) with v > floor  <=>  z > upper or z < lower, for one definition.
+
+    Lets one scan over z find the candidates of several definitions (the union of
+    their regions) without computing every v over the whole batch.
+    """
+    if spike_def_id == CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS:
+        return -math.inf, floor
+    if spike_def_id == CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS:
+        # |z| > floor is z > floor or z < -floor (negation is exact); a negative floor
+        # admits every z.
+        return (-floor, floor) if floor >= 0 else (-math.inf, -math.inf)
     raise ConfigError(
         f"unknown spike definition {spike_def_id!r}: use one of {', '.join(SPIKE_DEF_IDS)}"
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from canon import CANON
 from critspec.errors import CheckFailed
 
 
@@ -108,14 +109,53 @@ def event_positions(top: TopK, tau: float) -> np.ndarray:
 
 
 # Streaming knobs (cost only; results are exact whatever their values).
-SAMPLE_SIZE = 16384  # strided sample used to guess a prefilter floor
-FLOOR_MARGIN = 1.25  # a guessed floor aims at this many times K survivors
+SAMPLE_SIZE = 16384  # strided sample used to guess a floor
+FLOOR_SIGMAS = 5.0  # a guessed floor keeps K survivors unless the sample is off by this many sd
 BUFFER_SLACK = 2.0  # shrink a layer's buffer once it holds more than this many times K
 
 
 def sample_stride(numel: int) -> int:
-    """Stride of the strided sample of a batch of numel values (about SAMPLE_SIZE values)."""
+    """Stride of the strided sample of numel values (about SAMPLE_SIZE of them)."""
     return max(1, numel // SAMPLE_SIZE)
+
+
+def guess_rank(K: int, sample_numel: int, numel: int) -> int:
+    """Descending rank in a sample whose value should leave at least K of numel above it.
+
+    K of numel values lie above the K-th largest; a sample of sample_numel holds about
+    r = K * sample_numel / numel of them, with a binomial spread of about sqrt(r).
+    Going FLOOR_SIGMAS spreads (and a few ranks) deeper makes a rejected guess rare;
+    a rejection only costs one slower batch.
+    """
+    r = K * sample_numel / numel
+    return math.ceil(r + FLOOR_SIGMAS * math.sqrt(r) + FLOOR_SIGMAS)
+
+
+def indices_outside(values: torch.Tensor, lower: float, upper: float) -> torch.Tensor:
+    """Ascending indices (int64, on values' device) of the 1-D values with
+    value > upper or value < lower (lower = -inf: only the upper side)."""
+    if values.device.type == CANON.ENUM.DEVICE.CPU:
+        # Same result as below; numpy's compare and flatnonzero are several times faster
+        # than torch's CPU bool kernels, and this scan is Phase 2's hot loop (DESIGN §6).
+        arr = values.numpy()
+        mask = arr > upper
+        if lower > -math.inf:
+            mask |= arr < lower
+        return torch.from_numpy(np.flatnonzero(mask))
+    mask = values > upper
+    if lower > -math.inf:
+        mask |= values < lower
+    return torch.nonzero(mask).squeeze(1)
+
+
+def indices_above(values: torch.Tensor, floor: float) -> torch.Tensor:
+    """Ascending indices (int64, on values' device) of the 1-D values strictly above floor."""
+    return indices_outside(values, -math.inf, floor)
+
+
+def _take(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    # index_select is about twice as fast as advanced indexing on CPU.
+    return values.index_select(0, idx)
 
 
 def _kth_largest(values: torch.Tensor, rank: int) -> float:
@@ -161,7 +201,7 @@ class StreamingTopK:
         strided sample of the batch's values (one in every sample_stride(batch_numel))."""
         if self._floor[layer] > -math.inf:
             return self._floor[layer]
-        rank = math.ceil(FLOOR_MARGIN * self.K[layer] * v_sample.numel() / batch_numel)
+        rank = guess_rank(self.K[layer], v_sample.numel(), batch_numel)
         if rank >= v_sample.numel():
             return -math.inf
         return _kth_largest(v_sample.reshape(-1), rank)
@@ -192,8 +232,8 @@ class StreamingTopK:
         kept_v, kept_p = self._values[layer], self._positions[layer]
         guessed = floor > self._floor[layer]
         if guessed and kept_v is not None:
-            keep = kept_v > floor
-            kept_v, kept_p = kept_v[keep], kept_p[keep]
+            keep = indices_above(kept_v, floor)
+            kept_v, kept_p = _take(kept_v, keep), _take(kept_p, keep)
         n_kept = 0 if kept_v is None else kept_v.numel()
         if guessed and n_kept + values.numel() < self.K[layer]:
             return False
@@ -216,8 +256,8 @@ class StreamingTopK:
         flat = v.reshape(-1)
         floor = self.propose_floor(layer, flat[:: sample_stride(flat.numel())], flat.numel())
         if floor > -math.inf:
-            idx = torch.nonzero(flat > floor).squeeze(1)
-            if self.offer(layer, flat[idx], idx, flat.numel(), row_start, floor):
+            idx = indices_above(flat, floor)
+            if self.offer(layer, _take(flat, idx), idx, flat.numel(), row_start, floor):
                 return
         idx = torch.arange(flat.numel(), device=flat.device)
         self.offer(layer, flat, idx, flat.numel(), row_start, -math.inf)
@@ -227,17 +267,18 @@ class StreamingTopK:
         K = self.K[layer]
         stride = sample_stride(vals.numel())
         sample = vals[::stride]
-        rank = math.ceil(FLOOR_MARGIN * K / stride)
+        rank = guess_rank(K, sample.numel(), vals.numel())
         floor = _kth_largest(sample, rank) if rank < sample.numel() else -math.inf
-        keep = vals > floor
-        if floor == -math.inf or int(keep.sum()) < K:
+        keep = indices_above(vals, floor)
+        if keep.numel() < K:
             # The guess kept too few (heavy ties or a skewed sample): cut the exact top K,
             # ties at the K-th value by earliest position (the buffer is in position order).
             floor = _kth_largest(vals, K)
             above = vals > floor
             tied = vals == floor
-            keep = above | (tied & (torch.cumsum(tied, 0) <= K - int(above.sum())))
-        self._values[layer], self._positions[layer] = vals[keep], pos[keep]
+            mask = above | (tied & (torch.cumsum(tied, 0) <= K - int(above.sum())))
+            keep = torch.nonzero(mask).squeeze(1)
+        self._values[layer], self._positions[layer] = _take(vals, keep), _take(pos, keep)
         self._floor[layer] = max(self._floor[layer], floor)
 
     def n_seen(self, layer: int) -> int:
