@@ -46,7 +46,7 @@ from critspec.models.loading import LoadedModel, load_model
 from critspec.seeding import derive_seed
 
 BENCH = CANON.PROFILE.BENCH
-BARE_REPEATS = 3
+BARE_REPEATS = 2
 BYTES_PER_TOPK_ENTRY = 4 + 8  # float32 value + int64 position
 
 
@@ -180,7 +180,10 @@ def mib(n: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (fixed)")
+    parser.add_argument(
+        "--threads", type=int, default=BENCH.THREADS, help="torch intra-op threads (fixed)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="bracketed grid runs")
     parser.add_argument("--naive-gains", type=int, default=2, help="gains timed for the naive ref")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, default=None, help=argparse.SUPPRESS)
@@ -201,27 +204,31 @@ def main() -> None:
         print(f"threads {args.threads}")
         m, r_star = calibrate(loaded, ids)
         gains = CANON.CONST.GAIN_GRID_DEFAULT
-        bare = time_bare(loaded, ids)
-        print(f"bare_forward_seconds {min(bare):.4f} (median {statistics.median(bare):.4f})")
-
-        per_gain: list[float] = []
-        started = time.perf_counter()
-        run_gain_grid(
-            make_forward_fn(loaded),
-            ids,
-            **grid_kwargs(m, r_star, gains),
-            on_progress=lambda p: per_gain.append(p["seconds"]),
-        )
-        grid_seconds = time.perf_counter() - started
-        print(f"gain_grid_seconds {grid_seconds:.4f} over {len(gains)} gains")
-        print(f"gain_grid_seconds_per_gain {grid_seconds / len(gains):.4f}")
-        print(f"gain_grid_slowest_gain_seconds {max(per_gain):.4f}")
+        # Side by side: each grid run is bracketed by bare passes and compared with their
+        # mean, so slow drifts of this shared machine cancel; the median over repeats is
+        # reported.
+        ratios, grid_times, bare_times = [], [], []
+        for _ in range(args.repeats):
+            before = min(time_bare(loaded, ids))
+            started = time.perf_counter()
+            run_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, gains))
+            grid_seconds = time.perf_counter() - started
+            after = min(time_bare(loaded, ids))
+            bare_times += [before, after]
+            grid_times.append(grid_seconds)
+            ratios.append(grid_seconds / (len(gains) * (before + after) / 2))
+        bare = statistics.median(bare_times)
+        print(f"bare_forward_seconds {bare:.4f} (min {min(bare_times):.4f})")
+        print(f"gain_grid_seconds {statistics.median(grid_times):.4f} over {len(gains)} gains")
+        print(f"gain_grid_seconds_per_gain {statistics.median(grid_times) / len(gains):.4f}")
+        print(f"gain_grid_ratio_per_repeat {' '.join(f'{r:.4f}' for r in ratios)}")
 
         naive_gains = gains[: args.naive_gains]
         started = time.perf_counter()
         naive_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, naive_gains))
         naive_per_gain = (time.perf_counter() - started) / len(naive_gains)
         print(f"naive_reference_seconds_per_gain {naive_per_gain:.4f}")
+        print(f"naive_reference_over_bare_forward_ratio {naive_per_gain / bare:.4f}")
 
         for n_windows in (BENCH.N_WINDOWS, 2 * BENCH.N_WINDOWS):
             for naive in (False, True):
@@ -233,8 +240,7 @@ def main() -> None:
                     f"rss before the grid {mib(r['before'])} MiB)"
                 )
 
-        ratio = grid_seconds / (len(gains) * min(bare))
-        print(f"gain_grid_over_bare_forward_ratio {ratio:.4f}")
+        print(f"gain_grid_over_bare_forward_ratio {statistics.median(ratios):.4f}")
 
 
 if __name__ == "__main__":

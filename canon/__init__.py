@@ -180,6 +180,7 @@ class CANON:
             N_WINDOWS = 32
             SEQ_LEN_TOKENS = 128
             BATCH_SIZE = 8
+            THREADS = 1
             TARGET_LAYER_RATES = (0.002, 0.008)
     class MODEL:
         class EMBEDDED_INSTRUCT:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from canon import CANON
 from critspec.errors import CheckFailed
 from critspec.events.branching import branching
 from critspec.events.lattice import lattice_from_positions
@@ -31,7 +32,6 @@ from critspec.events.tail_quantile import (
     StreamingTopK,
     event_positions,
     indices_above,
-    indices_outside,
     k_for_rate,
     match_rate,
     sample_stride,
@@ -227,25 +227,83 @@ def _check_u(u: torch.Tensor, layer: int, g: float, shape: tuple[int, ...]) -> N
         )
 
 
-def _feed(tops: Mapping[str, StreamingTopK], layer: int, z: torch.Tensor, row_start: int) -> None:
-    """Offer one layer-batch of z to every spike definition's top-K with one shared scan.
+# Relative slack of the u-space prefilter bounds: far above float32 rounding (~6e-8),
+# so every u whose z passes a floor also passes its bound; the exact test is on z.
+U_BOUND_SLACK = 1e-5
 
-    Each definition's floor is a region of z (z_region); one scan over z finds the
-    union of the regions, and each definition keeps its own candidates from it.
+
+def _u_bounds(
+    mu_l: torch.Tensor, scale_l: torch.Tensor, lower: float, upper: float
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per-unit u bounds, slightly relaxed, with z > upper => u > hi and z < lower => u < lo.
+
+    z = (u - mu) / scale with scale = sigma + eps > 0, so z > c <=> u > mu + c * scale.
     """
-    numel = z.numel()
+    mu64, scale64 = mu_l.double(), scale_l.double()
+
+    def bound(c: float, sign: float) -> torch.Tensor:
+        edge = mu64 + c * scale64
+        slack = U_BOUND_SLACK * (mu64.abs() + abs(c) * scale64) + torch.finfo(torch.float32).tiny
+        return (edge + sign * slack).float()
+
+    hi = bound(upper, -1.0) if upper > -math.inf else None
+    lo = bound(lower, 1.0) if lower > -math.inf else None
+    return lo, hi
+
+
+def _candidates(u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+    """Ascending flat indices of u2 [rows, d_ff] outside the per-unit bounds."""
+    if u2.device.type == CANON.ENUM.DEVICE.CPU:
+        # numpy's compare and flatnonzero are several times faster than torch's CPU bool
+        # kernels, and this scan is Phase 2's hot loop (DESIGN §6); same indices.
+        arr = u2.numpy()
+        mask = arr > hi.numpy()
+        if lo is not None:
+            mask |= arr < lo.numpy()
+        return torch.from_numpy(np.flatnonzero(mask))
+    mask = u2 > hi
+    if lo is not None:
+        mask |= u2 < lo
+    return torch.nonzero(mask.reshape(-1)).squeeze(1)
+
+
+def _feed(
+    tops: Mapping[str, StreamingTopK],
+    layer: int,
+    u: torch.Tensor,
+    mu_l: torch.Tensor,
+    sigma_l: torch.Tensor,
+    eps: float,
+    row_start: int,
+) -> None:
+    """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
+
+    Each definition's floor is a region of z (z_region). The scan compares u itself
+    with per-unit bounds of the union of the regions (no full standardization pass);
+    z is computed only for the candidates, by the same formula, so it is bit-identical
+    to standardizing everything, and the exact floor test is made on that z.
+    """
+    d_ff = u.shape[-1]
+    u2 = u.reshape(-1, d_ff)
+    numel = u2.numel()
     floors = {}
     for sd, top in tops.items():
         floor = top.floor(layer)
         if floor == -math.inf:
-            sample = spike_values(z[:: sample_stride(numel)], sd)
-            floor = top.propose_floor(layer, sample, numel)
+            stride = sample_stride(numel)
+            flat_idx = torch.arange(0, numel, stride, device=u.device)
+            units = flat_idx % d_ff
+            z_sample = standardize(u2.reshape(-1)[::stride], mu_l[units], sigma_l[units], eps)
+            floor = top.propose_floor(layer, spike_values(z_sample, sd), numel)
         floors[sd] = floor
     regions = [z_region(sd, floor) for sd, floor in floors.items()]
     lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
     if upper > -math.inf:
-        idx = indices_outside(z, lower, upper)
-        z_cand = z.index_select(0, idx)
+        lo_u, hi_u = _u_bounds(mu_l, sigma_l + eps, lower, upper)
+        idx = _candidates(u2, lo_u, hi_u)
+        units = idx % d_ff
+        z_cand = standardize(u2.reshape(-1).index_select(0, idx), mu_l[units], sigma_l[units], eps)
+    z_all = None
     for sd, top in tops.items():
         if upper > -math.inf:
             v = spike_values(z_cand, sd)
@@ -259,8 +317,10 @@ def _feed(tops: Mapping[str, StreamingTopK], layer: int, z: torch.Tensor, row_st
                 floors[sd],
             ):
                 continue
-        everything = torch.arange(numel, device=z.device)
-        top.offer(layer, spike_values(z, sd), everything, numel, row_start, -math.inf)
+        if z_all is None:
+            z_all = standardize(u2, mu_l, sigma_l, eps).reshape(-1)
+        everything = torch.arange(numel, device=u.device)
+        top.offer(layer, spike_values(z_all, sd), everything, numel, row_start, -math.inf)
 
 
 def _stream_one_gain(
@@ -283,8 +343,7 @@ def _stream_one_gain(
 
     def on_u(layer: int, u: torch.Tensor) -> None:
         _check_u(u, layer, g, (batch_rows, seq_len, d_ff))
-        z = standardize(u, mu_t[layer], sigma_t[layer], eps)
-        _feed(tops, layer, z.reshape(-1), row_start)
+        _feed(tops, layer, u, mu_t[layer], sigma_t[layer], eps, row_start)
 
     with torch.inference_mode():
         for row_start in range(0, n_windows, batch_size):
