@@ -18,6 +18,7 @@ class CANON:
         CACHE_DIR_ENV = 'CRITSPEC_CACHE_DIR'
         RUN_DIR_PREFIX = 'RUN_'
         TMP_RUN_PREFIX = '.tmp_'
+        FAILED_RUN_PREFIX = '.failed_'
     class CLI:
         ENTRYPOINT = 'critspec'
         class SUBCOMMAND:

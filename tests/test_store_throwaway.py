@@ -15,7 +15,7 @@ from critspec.cli import main
 from critspec.errors import DependencyError, RunExistsError
 from critspec.spec.phases_spec import Consumes, PhaseSpec
 from critspec.store.hashing import sha256_file
-from critspec.store.run_store import SealedRun, open_run
+from critspec.store.run_store import RunBuilder, SealedRun, open_run
 from critspec.store.writers import read_json, read_jsonl, write_json
 
 SUB = CANON.CLI.SUBCOMMAND
@@ -74,24 +74,36 @@ MODEL = {
 }
 
 
-def produce(runs: Path) -> Path:
-    with open_run(
+def producer_run(
+    runs: Path,
+    mode: str = CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+    allow_resume: bool = False,
+):  # noqa: ANN201
+    return open_run(
         phase=PRODUCER,
         runs_dir=runs,
         config_doc=CONFIG,
         model_role=None,
         upstream_ids=[],
-        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
-        allow_resume=False,
-    ) as run:
-        run.dataset_slices.append(SLICE)
-        run.write_npz(
-            "calibration_slice",
-            {
-                "window_index": np.arange(N, dtype=np.int64),
-                "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T),
-            },
-        )
+        run_id_mode=mode,
+        allow_resume=allow_resume,
+    )
+
+
+def write_slice(run: RunBuilder) -> None:
+    run.dataset_slices.append(SLICE)
+    run.write_npz(
+        "calibration_slice",
+        {
+            "window_index": np.arange(N, dtype=np.int64),
+            "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T),
+        },
+    )
+
+
+def produce(runs: Path, **options: object) -> Path:
+    with producer_run(runs, **options) as run:
+        write_slice(run)
     return run.final_dir
 
 
@@ -182,12 +194,9 @@ def test_killed_run_leaves_no_sealed_run(tmp_path: Path) -> None:
         import os, signal, sys
         from pathlib import Path
         sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-        from tests.test_store_throwaway import PRODUCER, CONFIG
-        from critspec.store.run_store import open_run
-        with open_run(phase=PRODUCER, runs_dir=Path(sys.argv[1]), config_doc=CONFIG,
-                      model_role=None, upstream_ids=[],
-                      run_id_mode={CANON.ENUM.RUN_ID_MODE.CONTENT_HASH!r},
-                      allow_resume=False) as run:
+        from tests.test_store_throwaway import producer_run, write_slice
+        with producer_run(Path(sys.argv[1])) as run:
+            write_slice(run)
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
@@ -202,17 +211,8 @@ def test_killed_run_leaves_no_sealed_run(tmp_path: Path) -> None:
 
 def test_failed_run_keeps_its_log_and_seals_nothing(tmp_path: Path) -> None:
     runs = tmp_path / "store"
-    with pytest.raises(ZeroDivisionError):
-        with open_run(
-            phase=PRODUCER,
-            runs_dir=runs,
-            config_doc=CONFIG,
-            model_role=None,
-            upstream_ids=[],
-            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
-            allow_resume=False,
-        ):
-            _ = 1 / 0
+    with pytest.raises(ZeroDivisionError), producer_run(runs):
+        _ = 1 / 0
     [failed] = list(runs.iterdir())
     assert not failed.name.startswith(CANON.PATH.RUN_DIR_PREFIX)
     events = read_jsonl(failed / CANON.OUTPUT.SUBDIR.LOGS / CANON.OUTPUT.LOG.PHASE1_CALIBRATE)
@@ -237,43 +237,16 @@ def test_record_path_escaping_run_dir_is_rejected(
 
 
 def test_timestamp_mode_gives_fresh_ids(tmp_path: Path) -> None:
-    ids = set()
-    for _ in range(2):
-        with open_run(
-            phase=PRODUCER,
-            runs_dir=tmp_path,
-            config_doc=CONFIG,
-            model_role=None,
-            upstream_ids=[],
-            run_id_mode=CANON.ENUM.RUN_ID_MODE.TIMESTAMP,
-            allow_resume=False,
-        ) as run:
-            run.dataset_slices.append(SLICE)
-            run.write_npz(
-                "calibration_slice",
-                {
-                    "window_index": np.arange(N, dtype=np.int64),
-                    "input_ids": np.zeros((N, T), dtype=np.int32),
-                },
-            )
-        ids.add(run.run_id)
-    assert len(ids) == 2
+    runs = [produce(tmp_path, mode=CANON.ENUM.RUN_ID_MODE.TIMESTAMP) for _ in range(2)]
+    assert runs[0] != runs[1]
+    assert results_hashes(runs[0]) == results_hashes(runs[1])
 
 
 def test_allow_resume_only_replaces_an_incomplete_run(tmp_path: Path) -> None:
     store = tmp_path / "store"
     sealed = produce(store)
     with pytest.raises(RunExistsError):
-        with open_run(
-            phase=PRODUCER,
-            runs_dir=store,
-            config_doc=CONFIG,
-            model_role=None,
-            upstream_ids=[],
-            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
-            allow_resume=True,
-        ):
-            pass
+        produce(store, allow_resume=True)
     record_path = sealed / CANON.OUTPUT.RUN_RECORD
     record = read_json(record_path)
     record["stage_status"] = CANON.ENUM.STAGE_STATUS.INCOMPLETE
@@ -281,21 +254,5 @@ def test_allow_resume_only_replaces_an_incomplete_run(tmp_path: Path) -> None:
     write_json(record_path, record)
     with pytest.raises(RunExistsError):
         produce(store)
-    with open_run(
-        phase=PRODUCER,
-        runs_dir=store,
-        config_doc=CONFIG,
-        model_role=None,
-        upstream_ids=[],
-        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
-        allow_resume=True,
-    ) as run:
-        run.dataset_slices.append(SLICE)
-        run.write_npz(
-            "calibration_slice",
-            {
-                "window_index": np.arange(N, dtype=np.int64),
-                "input_ids": np.arange(N * T, dtype=np.int32).reshape(N, T),
-            },
-        )
+    assert produce(store, allow_resume=True) == sealed
     assert read_json(record_path)["stage_status"] == CANON.ENUM.STAGE_STATUS.COMPLETE

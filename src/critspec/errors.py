@@ -6,6 +6,11 @@ the specific type with a message that says what failed, where, and what to do.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
 from canon import CANON
 
 
@@ -43,3 +48,17 @@ class RunExistsError(CritspecError):
     """The run directory for this content hash already exists."""
 
     exit_code = CANON.CLI.EXIT.RUN_EXISTS
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, path: Path, error: type[CritspecError]) -> M:
+    """`model` validated from `data` (read from `path`); the first problem as one line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise error(f"{path}: {where}: {msg}") from None

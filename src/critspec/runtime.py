@@ -52,25 +52,17 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+
 def code_version() -> str:
     """The package version plus the checkout's commit (and '.dirty' when modified)."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=project_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{commit}" + (".dirty" if dirty else "")

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from critspec.config.canon_refs import resolve_refs
 from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
-from critspec.errors import ConfigError
+from critspec.errors import ConfigError, validated
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,15 +36,7 @@ def read_config_file(path: Path) -> Any:
 
 
 def validate_file(model: type[M], path: Path, data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ConfigError(f"{path}: {where}: {msg}") from None
+    return validated(model, data, path, ConfigError)
 
 
 def _include(path: Path, parent: Path) -> Path:

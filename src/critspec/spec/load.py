@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from critspec.errors import ContractError
+from critspec.errors import ContractError, validated
 from critspec.spec.artifacts_spec import ArtifactsSpec, resolve_canon_refs
 from critspec.spec.canon_spec import CanonSpec
 from critspec.spec.phases_spec import ALL_ROLES, PhasesSpec
@@ -33,12 +33,7 @@ def read_yaml(path: Path) -> Any:
 
 def parse(model: type[M], path: Path, data: Any) -> M:
     """Validate `data` (read from `path`) against `model`; one-line error on failure."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "<root>"
-        raise ContractError(f"{path}: {where}: {first['msg']}") from None
+    return validated(model, data, path, ContractError)
 
 
 def load_canon(spec_dir: Path) -> CanonSpec:

@@ -36,7 +36,6 @@ from critspec.validate.artifact import validate_artifact
 from critspec.validate.bindings import from_run
 from critspec.validate.run import RUN_RECORD_CONTRACT, inside, validate_run
 
-FAILED_PREFIX = ".failed_"
 READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 READ_ONLY_DIR = READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -309,11 +308,11 @@ def open_run(
     finally:
         log.event(CANON.ENUM.LOG_EVENT.END, {"ok": ok})
         if not ok:
-            _keep_failed(work_dir, runs_dir / f"{FAILED_PREFIX}{run_id}")
+            _keep_failed(work_dir, runs_dir / f"{CANON.PATH.FAILED_RUN_PREFIX}{run_id}")
     try:
         builder.seal()
     except BaseException:
-        _keep_failed(work_dir, runs_dir / f"{FAILED_PREFIX}{run_id}")
+        _keep_failed(work_dir, runs_dir / f"{CANON.PATH.FAILED_RUN_PREFIX}{run_id}")
         raise
 
 
