@@ -115,9 +115,11 @@ def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
             up = inv.for_phase(dep.phase)
             run_dir = inv.options.runs_dir / planned_run_id(up)
             if not run_dir.is_dir():
+                config = inv.options.config
+                extra = "" if config == Path(CANON.PATH.CONFIG_PIPELINE) else f" --config {config}"
                 raise DependencyError(
                     f"no {up.phase.id} run for this config in {inv.options.runs_dir}: "
-                    f"run `{up.command()} --runs-dir {inv.options.runs_dir}` first, "
+                    f"run `{up.command()}{extra} --runs-dir {inv.options.runs_dir}` first, "
                     "or pass --from RUN_ID"
                 )
         run = SealedRun.open(run_dir)
