@@ -11,6 +11,7 @@ import pytest
 
 from canon import CANON
 from critspec.cli import main
+from critspec.errors import ContractError
 from critspec.store import writers
 from critspec.validate import contracts
 
@@ -257,3 +258,10 @@ def test_unknown_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path = tmp_path / "x.json"
     path.write_text("{}")
     assert_rejected(*run_validate(capsys, "no_such_contract", path), "unknown contract")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    with pytest.raises(ContractError):
+        main([SUB.VALIDATE, "--contract", "no_such_contract", str(path), "--debug"])

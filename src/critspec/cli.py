@@ -46,26 +46,35 @@ def _enum(group: type) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=CANON.CLI.ENTRYPOINT, description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    # --debug is also accepted after the subcommand; SUPPRESS keeps the top-level value.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser(SUB.GENERATE, help="write canon/ and contracts/ from spec/")
+    gen = sub.add_parser(
+        SUB.GENERATE, help="write canon/ and contracts/ from spec/", parents=[debug]
+    )
     gen.add_argument("--check", action="store_true", help="fail if generated files drift")
 
-    val = sub.add_parser(SUB.VALIDATE, help="check one artifact file against its contract")
+    val = sub.add_parser(
+        SUB.VALIDATE, help="check one artifact file against its contract", parents=[debug]
+    )
     val.add_argument("--contract", required=True)
     val.add_argument("--bind", action="append", default=[], metavar="SYMBOL=VALUE")
     val.add_argument("path", type=Path)
 
-    vrun = sub.add_parser(SUB.VALIDATE_RUN, help="check a whole sealed run directory")
+    vrun = sub.add_parser(
+        SUB.VALIDATE_RUN, help="check a whole sealed run directory", parents=[debug]
+    )
     vrun.add_argument("run_dir", type=Path)
 
     for name in PHASE_KEYS:
-        p = sub.add_parser(name, help=f"run {name}")
+        p = sub.add_parser(name, help=f"run {name}", parents=[debug])
         _phase_flags(p)
         if name == SUB.PHASE2_SELECT_GSTAR:
             p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
 
-    allp = sub.add_parser(SUB.RUN_ALL, help="phases 0 -> 2 for every model role")
+    allp = sub.add_parser(SUB.RUN_ALL, help="phases 0 -> 2 for every model role", parents=[debug])
     _phase_flags(allp)
     return parser
 
