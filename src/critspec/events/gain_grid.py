@@ -251,15 +251,34 @@ def _u_bounds(
     return lo, hi
 
 
-def _candidates(u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor | None) -> torch.Tensor:
+class MaskBuffers:
+    """Two reusable boolean buffers for the CPU scan: a fresh 1-byte-per-value mask per
+    layer-batch would be allocated and page-faulted anew each time on the hot path."""
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, ...] = ()
+        self._a = self._b = np.empty(0, dtype=bool)
+
+    def get(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if shape != self._shape:
+            self._shape = shape
+            self._a, self._b = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
+        return self._a, self._b
+
+
+def _candidates(
+    u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor, buffers: MaskBuffers
+) -> torch.Tensor:
     """Ascending flat indices of u2 [rows, d_ff] outside the per-unit bounds."""
     if u2.device.type == CANON.ENUM.DEVICE.CPU:
         # numpy's compare and flatnonzero are several times faster than torch's CPU bool
         # kernels, and this scan is Phase 2's hot loop (DESIGN §6); same indices.
         arr = u2.numpy()
-        mask = arr > hi.numpy()
+        mask, below = buffers.get(arr.shape)
+        np.greater(arr, hi.numpy(), out=mask)
         if lo is not None:
-            mask |= arr < lo.numpy()
+            np.less(arr, lo.numpy(), out=below)
+            np.logical_or(mask, below, out=mask)
         return torch.from_numpy(np.flatnonzero(mask))
     mask = u2 > hi
     if lo is not None:
@@ -275,6 +294,7 @@ def _feed(
     sigma_l: torch.Tensor,
     eps: float,
     row_start: int,
+    buffers: MaskBuffers,
 ) -> None:
     """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
 
@@ -300,7 +320,7 @@ def _feed(
     lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
     if upper > -math.inf:
         lo_u, hi_u = _u_bounds(mu_l, sigma_l + eps, lower, upper)
-        idx = _candidates(u2, lo_u, hi_u)
+        idx = _candidates(u2, lo_u, hi_u, buffers)
         units = idx % d_ff
         z_cand = standardize(u2.reshape(-1).index_select(0, idx), mu_l[units], sigma_l[units], eps)
     z_all = None
@@ -339,11 +359,12 @@ def _stream_one_gain(
     n_layers, d_ff = mu_t.shape
     tops = {sd: StreamingTopK(n_layers, ks, seq_len * d_ff) for sd, ks in K.items()}
     row_start = 0
+    buffers = MaskBuffers()
     batch_rows = 0
 
     def on_u(layer: int, u: torch.Tensor) -> None:
         _check_u(u, layer, g, (batch_rows, seq_len, d_ff))
-        _feed(tops, layer, u, mu_t[layer], sigma_t[layer], eps, row_start)
+        _feed(tops, layer, u, mu_t[layer], sigma_t[layer], eps, row_start, buffers)
 
     with torch.inference_mode():
         for row_start in range(0, n_windows, batch_size):
