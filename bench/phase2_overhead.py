@@ -4,7 +4,9 @@ Prints, for the benchmark profile (CANON.PROFILE.BENCH) on CPU in fp32 with a
 fixed thread count, in one process:
   - the bare forward time of the slice (same batch size, no hooks, inference mode),
   - the gain-grid time over CANON.CONST.GAIN_GRID_DEFAULT (run_gain_grid, both
-    spike definitions, every target rate of the profile),
+    spike definitions, every target rate of the profile), run gain by gain with each
+    gain paired with a bare pass timed just before it (so the per-call set-up is
+    counted once per gain, and machine drift hits both sides of a pair alike),
   - the naive full-sort reference's time per gain,
   - the peak resident memory added by the gain grid (two gains) at N and 2N windows,
     for run_gain_grid and for the naive reference, each in a fresh subprocess: the
@@ -12,10 +14,10 @@ fixed thread count, in one process:
     read after it; next to it, the state the streaming design retains (top-K
     buffers + one lattice). The forward's own activations are included: they
     depend on the batch size, not on N,
-and, as the last line, `gain_grid_over_bare_forward_ratio <grid / (n_gains * bare)>`.
-The bare time is the fastest of several passes, so the ratio errs high.
+and, as the last line, `gain_grid_over_bare_forward_ratio <grid / (n_gains * bare)>`,
+the median over `--repeats` of the paired sums.
 
-    .venv/bin/python bench/phase2_overhead.py [--threads 1] [--naive-gains 2]
+    .venv/bin/python bench/phase2_overhead.py [--threads N] [--repeats 3] [--naive-gains 2]
 """
 
 from __future__ import annotations
@@ -109,10 +111,10 @@ def grid_kwargs(m: Moments, r_star: dict, gains) -> dict:
     )
 
 
-def time_bare(loaded: LoadedModel, ids: torch.Tensor) -> list[float]:
+def time_bare(loaded: LoadedModel, ids: torch.Tensor, repeats: int = BARE_REPEATS) -> list[float]:
     times = []
     with torch.inference_mode():
-        for _ in range(BARE_REPEATS):
+        for _ in range(repeats):
             started = time.perf_counter()
             for start in range(0, ids.shape[0], BENCH.BATCH_SIZE):
                 loaded.model(input_ids=ids[start : start + BENCH.BATCH_SIZE], use_cache=False)
@@ -204,24 +206,26 @@ def main() -> None:
         print(f"threads {args.threads}")
         m, r_star = calibrate(loaded, ids)
         gains = CANON.CONST.GAIN_GRID_DEFAULT
-        # Side by side: each grid run is bracketed by bare passes and compared with their
-        # mean, so slow drifts of this shared machine cancel; the median over repeats is
-        # reported.
+        # Side by side: the grid is run gain by gain, each gain paired with a bare pass
+        # timed right before it, so this shared machine's drifts hit both alike. A repeat's
+        # ratio is (sum of its per-gain grid times) / (sum of its paired bare times), i.e.
+        # grid time / (n_gains x bare time); the median over repeats is reported.
         ratios, grid_times, bare_times = [], [], []
         for _ in range(args.repeats):
-            before = min(time_bare(loaded, ids))
-            started = time.perf_counter()
-            run_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, gains))
-            grid_seconds = time.perf_counter() - started
-            after = min(time_bare(loaded, ids))
-            bare_times += [before, after]
-            grid_times.append(grid_seconds)
-            ratios.append(grid_seconds / (len(gains) * (before + after) / 2))
-        bare = statistics.median(bare_times)
-        print(f"bare_forward_seconds {bare:.4f} (min {min(bare_times):.4f})")
+            grid_sum = bare_sum = 0.0
+            for g in gains:
+                bare_sum += time_bare(loaded, ids, repeats=1)[0]
+                started = time.perf_counter()
+                run_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, [g]))
+                grid_sum += time.perf_counter() - started
+            grid_times.append(grid_sum)
+            bare_times.append(bare_sum / len(gains))
+            ratios.append(grid_sum / bare_sum)
+        print(f"bare_forward_seconds {statistics.median(bare_times):.4f}")
         print(f"gain_grid_seconds {statistics.median(grid_times):.4f} over {len(gains)} gains")
         print(f"gain_grid_seconds_per_gain {statistics.median(grid_times) / len(gains):.4f}")
         print(f"gain_grid_ratio_per_repeat {' '.join(f'{r:.4f}' for r in ratios)}")
+        bare = statistics.median(bare_times)
 
         naive_gains = gains[: args.naive_gains]
         started = time.perf_counter()
