@@ -54,6 +54,13 @@ def run(ctx: PhaseContext) -> None:
 
     loaded = load_role_model(ctx, ctx.model_role)
     ctx.run.model = loaded.info.to_record()
+    calibrated = calibration.record["model"]["revision"]
+    if loaded.info.revision != calibrated:
+        raise DependencyError(
+            f"model {loaded.info.model_id} is at revision {loaded.info.revision[:12]}…, but "
+            f"Phase 1 run {calibration.run_id} calibrated {calibrated[:12]}…: the weights "
+            "changed since calibration; re-run Phase 1"
+        )
     shape = (loaded.info.n_layers, loaded.info.d_ff)
     if stats["mu"].shape != shape:
         raise DependencyError(

@@ -148,3 +148,33 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert CANON.OUTPUT.STAGE_TAG.PHASE2_GAIN_GRID in out
     assert not runs.exists()
+
+
+def test_changed_weights_after_calibration_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = GPT2Config(
+        n_layer=N_LAYER,
+        n_embd=N_EMBD,
+        n_head=N_HEAD,
+        vocab_size=vocab_size(),
+        n_positions=CANON.PROFILE.EMBEDDED_DEFAULT.SEQ_LEN_TOKENS,
+    )
+    torch.manual_seed(0)
+    model_dir = save_with_tokenizer(GPT2LMHeadModel(config).eval(), tmp_path / "small_gpt")
+    pipeline, runs = configs_for(tmp_path, model_dir), tmp_path / "store"
+    assert calibrate(pipeline, runs) == CANON.CLI.EXIT.OK
+    torch.manual_seed(1)
+    GPT2LMHeadModel(config).save_pretrained(model_dir, safe_serialization=True)
+    argv = [
+        SUB.PHASE2_GAIN_GRID,
+        "--config",
+        str(pipeline),
+        "--runs-dir",
+        str(runs),
+        "--model-role",
+        ROLE,
+    ]
+    assert main(argv) == CANON.CLI.EXIT.DEPENDENCY
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "re-run Phase 1" in err[0], err
