@@ -193,6 +193,7 @@ class CANON:
             N_HEADS = 4
             MAX_POSITIONS = 128
             SEED = 1001
+            MATERIALIZER = 1
         class EMBEDDED_BASE:
             SOURCE = 'embedded'
             ARCH = 'llama'
@@ -202,6 +203,7 @@ class CANON:
             N_HEADS = 4
             MAX_POSITIONS = 128
             SEED = 2002
+            MATERIALIZER = 1
         class PAPER_INSTRUCT:
             SOURCE = 'hub'
             HF_ID = 'Qwen/Qwen2.5-7B-Instruct'

@@ -140,3 +140,11 @@ def test_missing_model_directory_fails(tmp_path: Path):
         _load(tmp_path / "never_materialized")
     with pytest.raises(ConfigError, match="no .safetensors"):
         weights_sha256(tmp_path)
+
+
+def test_materializer_version_is_pinned_by_the_config() -> None:
+    entry = vars(CANON.MODEL.EMBEDDED_INSTRUCT)
+    entry = {k: v for k, v in entry.items() if not k.startswith("_")}
+    assert EmbeddedModelDef.from_canon(entry).seed == CANON.MODEL.EMBEDDED_INSTRUCT.SEED
+    with pytest.raises(ConfigError, match="MATERIALIZER"):
+        EmbeddedModelDef.from_canon({**entry, "MATERIALIZER": entry["MATERIALIZER"] + 1})

@@ -44,6 +44,7 @@ class ModelEntry(_Strict):
     N_HEADS: int | None = Field(default=None, ge=1)
     MAX_POSITIONS: int | None = Field(default=None, ge=1)
     SEED: int | None = None
+    MATERIALIZER: int | None = None
     HF_ID: str | None = None
     REVISION: str | None = None
     PATH: Path | None = None
@@ -52,7 +53,15 @@ class ModelEntry(_Strict):
     @model_validator(mode="after")
     def _complete(self) -> ModelEntry:
         need = {
-            CANON.ENUM.MODEL_SOURCE.EMBEDDED: ("N_LAYERS", "HIDDEN", "D_FF", "N_HEADS", "SEED"),
+            CANON.ENUM.MODEL_SOURCE.EMBEDDED: (
+                "N_LAYERS",
+                "HIDDEN",
+                "D_FF",
+                "N_HEADS",
+                "MAX_POSITIONS",
+                "SEED",
+                "MATERIALIZER",
+            ),
             CANON.ENUM.MODEL_SOURCE.HUB: ("HF_ID",),
             CANON.ENUM.MODEL_SOURCE.LOCAL_DIR: ("PATH",),
         }[self.SOURCE]

@@ -57,6 +57,14 @@ class EmbeddedModelDef:
                 f"embedded model ARCH {arch!r} is not a SwiGLU model type; "
                 f"use one of {list(CANON.ENUM.SWIGLU_MODEL_TYPES)}"
             )
+        # The config pins the materializer version, so it enters every run id: weights
+        # built by another version of this code cannot hide behind an old id.
+        wanted = entry.get("MATERIALIZER", MATERIALIZER_VERSION)
+        if wanted != MATERIALIZER_VERSION:
+            raise ConfigError(
+                f"embedded model entry asks for MATERIALIZER {wanted}, this critspec builds "
+                f"version {MATERIALIZER_VERSION}; set MATERIALIZER to {MATERIALIZER_VERSION}"
+            )
         keys = ("N_LAYERS", "HIDDEN", "D_FF", "N_HEADS", "MAX_POSITIONS", "SEED")
         missing = [k for k in keys if entry.get(k) is None]
         if missing:
