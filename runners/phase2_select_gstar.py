@@ -35,7 +35,11 @@ def run(ctx: PhaseContext) -> None:
         }
         path = ctx.run.consume_external(ctx.inv.options.metrics, METRICS, bindings)
     else:
-        path = ctx.run.consume(ctx.upstream[GRID_PHASE], METRICS)
+        grid_run = ctx.upstream[GRID_PHASE]
+        path = ctx.run.consume(grid_run, METRICS)
+        # The selection is about the model and slice the metrics were measured on.
+        ctx.run.model = grid_run.record["model"]
+        ctx.run.dataset_slices.extend(grid_run.record["dataset_slices"])
 
     # Only the key columns and the selection inputs are read: nothing else can sway gstar.
     table = pq.read_table(path, columns=[*KEY_COLUMNS, *sel.selection_inputs]).to_pandas()

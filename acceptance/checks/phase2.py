@@ -110,6 +110,7 @@ def gstar_is_argmin_in_grid(ctx: CheckContext) -> None:
     metrics_path = grid_run / RESULTS / CANON.OUTPUT.ARTIFACT.METRICS
     assert doc["metrics_sha256"] == sha256_file(metrics_path)
     assert ctx.record()["summary"]["selection_inputs"] == [B_TOT]
+    assert ctx.record()["model"] == ctx.record(grid_run)["model"]
 
 
 # --- crafted metrics tables through --metrics ------------------------------------------
