@@ -8,6 +8,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,17 +74,46 @@ class PipelineRuns:
         return cls(Path(d["runs_dir"]), d["store"], d["failures"])
 
 
-def run_pipeline(spec: Spec, runs_dir: Path) -> PipelineRuns:
-    """Every phase's CANON command per role, in spec order, into `runs_dir`."""
+class StartTimes:
+    """When each command of the leading pipeline started, for a follower to trail it."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, float] = {}
+        self._changed = threading.Condition()
+
+    def mark(self, key: str) -> None:
+        with self._changed:
+            self._times[key] = time.monotonic()
+            self._changed.notify_all()
+
+    def wait_after(self, key: str, lag_s: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: key in self._times, timeout=COMMAND_TIMEOUT_S)
+            start = self._times.get(key, time.monotonic())
+        time.sleep(max(0.0, start + lag_s - time.monotonic()))
+
+
+def run_pipeline(
+    spec: Spec, runs_dir: Path, starts: StartTimes, trail_s: float | None = None
+) -> PipelineRuns:
+    """Every phase's CANON command per role, in spec order, into `runs_dir`.
+
+    The leading pipeline (trail_s None) marks when each command starts; a trailing one
+    starts each command at least trail_s seconds after the leader's.
+    """
     runs: dict[str, str] = {}
     failures: dict[str, str] = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
+            key = PipelineRuns.key(phase.key, role)
+            if trail_s is None:
+                starts.mark(key)
+            else:
+                starts.wait_after(key, trail_s)
             before = set(os.listdir(runs_dir)) if runs_dir.exists() else set()
             proc = cli(phase.command(role), "--runs-dir", str(runs_dir))
             new = sorted(set(os.listdir(runs_dir)) - before) if runs_dir.exists() else []
             sealed = [n for n in new if n.startswith(CANON.PATH.RUN_DIR_PREFIX)]
-            key = PipelineRuns.key(phase.key, role)
             if proc.returncode != 0 or len(sealed) != 1:
                 failures[key] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
             else:
