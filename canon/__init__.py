@@ -12,6 +12,9 @@ class CANON:
         CONFIG_PIPELINE = 'configs/pipeline.yaml'
         CONFIG_MODELS = 'configs/models.yaml'
         CONFIG_DATASETS = 'configs/datasets.yaml'
+        CONFIG_PAPER_PIPELINE = 'configs/paper_scale/pipeline.yaml'
+        CONFIG_PAPER_MODELS = 'configs/paper_scale/models.yaml'
+        CONFIG_PAPER_DATASETS = 'configs/paper_scale/datasets.yaml'
         CANON_DIR = 'canon'
         CONTRACTS_DIR = 'contracts'
         CACHE_DIR = '.cache/critspec'
@@ -173,6 +176,7 @@ class CANON:
         class PAPER_SCALE:
             BATCH_SIZE = 8
             THREADS = 8
+            PHASE0_CHECK_WINDOWS = 2
         class BENCH:
             N_LAYERS = 8
             HIDDEN = 256

@@ -106,3 +106,29 @@ def test_scoped_document_hash_tracks_its_sections_only(tmp_path: Path) -> None:
     assert config_sha256(scoped_document(base, sections, invocation)) != config_sha256(
         scoped_document(changed, sections, invocation)
     )
+
+
+def test_paper_scale_config_resolves_and_plans_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from critspec.cli import main
+
+    path = project_root() / CANON.PATH.CONFIG_PAPER_PIPELINE
+    config = load_config(path)
+    assert config.pipeline.calibration.target_rates == CANON.CONST.TARGET_LAYER_RATES
+    assert config.pipeline.calibration.n_windows == CANON.CONST.N_WINDOWS_A_CALIBRATION
+    instruct = config.model_entry(CANON.ENUM.MODEL_ROLE.INSTRUCT)
+    assert instruct.HF_ID == CANON.MODEL.PAPER_INSTRUCT.HF_ID and not instruct.ALLOW_HUB
+    argv = [
+        CANON.CLI.SUBCOMMAND.PHASE2_SELECT_GSTAR,
+        "--config",
+        str(path),
+        "--dry-run",
+        "--runs-dir",
+        str(tmp_path),
+        "--model-role",
+        CANON.ENUM.MODEL_ROLE.BASE,
+    ]
+    assert main(argv) == CANON.CLI.EXIT.OK
+    assert CANON.OUTPUT.STAGE_TAG.PHASE2_SELECT_GSTAR in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
