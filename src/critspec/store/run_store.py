@@ -169,7 +169,10 @@ class RunBuilder:
         return path
 
     def bindings(self) -> dict[str, Any]:
-        return from_run(self._record(CANON.ENUM.STAGE_STATUS.INCOMPLETE, []), self.config_doc)
+        """Contract symbols from the parts of the record that bind them (model, slices);
+        the full record would re-read versions and the git state on every write."""
+        partial = {"model": self.model, "dataset_slices": self.dataset_slices}
+        return from_run(partial, self.config_doc)
 
     # --- record -----------------------------------------------------------------
     def _record(self, status: str, index: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,11 +216,10 @@ class RunBuilder:
         record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
         writers.write_json(record_path, self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index))
         validate_artifact(RUN_RECORD_CONTRACT, record_path)
+        bindings = self.bindings()
         for item in index:
             if item["relative_path"] not in self.written:
-                validate_artifact(
-                    item["contract"], self.work_dir / item["relative_path"], self.bindings()
-                )
+                validate_artifact(item["contract"], self.work_dir / item["relative_path"], bindings)
         _make_read_only(self.work_dir)
         try:
             os.rename(self.work_dir, self.final_dir)
