@@ -41,7 +41,6 @@ def cli(command: str | list[str], *extra: str) -> subprocess.CompletedProcess[st
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
 
 
