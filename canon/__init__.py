@@ -32,6 +32,9 @@ class CANON:
             PHASE1_CALIBRATE = 'phase1-calibrate'
             PHASE2_GAIN_GRID = 'phase2-gain-grid'
             PHASE2_SELECT_GSTAR = 'phase2-select-gstar'
+            PHASE3_EXTRACT_RASTERS = 'phase3-extract-rasters'
+            PHASE4_RUN_NULLS = 'phase4-run-nulls'
+            PHASE5_ANALYZE = 'phase5-analyze'
             RUN_ALL = 'run-all'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
@@ -41,6 +44,12 @@ class CANON:
             PHASE2_GAIN_GRID_BASE = 'critspec phase2-gain-grid --config configs/pipeline.yaml --model-role BASE'
             PHASE2_SELECT_GSTAR = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role INSTRUCT'
             PHASE2_SELECT_GSTAR_BASE = 'critspec phase2-select-gstar --config configs/pipeline.yaml --model-role BASE'
+            PHASE3_EXTRACT_RASTERS = 'critspec phase3-extract-rasters --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE3_EXTRACT_RASTERS_BASE = 'critspec phase3-extract-rasters --config configs/pipeline.yaml --model-role BASE'
+            PHASE4_RUN_NULLS = 'critspec phase4-run-nulls --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE4_RUN_NULLS_BASE = 'critspec phase4-run-nulls --config configs/pipeline.yaml --model-role BASE'
+            PHASE5_ANALYZE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
         TEST = 'python -m pytest tests acceptance -n auto'
         class EXIT:
@@ -64,6 +73,18 @@ class CANON:
             TIME_PERM = 'NULL_TIME_PERM'
             CIRCULAR_SHIFT = 'NULL_CIRCULAR_SHIFT'
             TOKEN_SHUFFLE = 'NULL_TOKEN_SHUFFLE'
+        class ADJACENCY:
+            ADJ_4N = 'ADJ_4N'
+            ADJ_8N = 'ADJ_8N'
+        class TAIL_ALTERNATIVE:
+            LOGNORMAL = 'lognormal'
+            EXPONENTIAL = 'exponential'
+        class FIT_REASON:
+            TOO_FEW_AVALANCHES = 'too_few_avalanches'
+            TOO_FEW_TAIL_SAMPLES = 'too_few_tail_samples'
+            TOO_FEW_DURATION_POINTS = 'too_few_duration_points'
+            DEGENERATE_SAMPLE = 'degenerate_sample'
+            FIT_FAILED = 'fit_failed'
         class GSTAR_METHOD:
             BTOT_NEAR_ONE = 'btot_near_one'
         class GSTAR_DECIDED_BY:
@@ -124,6 +145,11 @@ class CANON:
             RATE_MATCH = 'rate_match'
             PERM_SORTED_ROWS = 'perm_sorted_rows'
             BRANCHING_NAN = 'branching_nan'
+            HELDOUT_DISJOINT = 'heldout_slice_disjoint'
+            OOS_RATE = 'out_of_sample_rate'
+            NULL_SORTED_ROWS = 'null_sorted_rows'
+            COMPONENT_LIMIT = 'component_limit'
+            FIT_NAN = 'fit_nan'
         class MODEL_SOURCE:
             EMBEDDED = 'embedded'
             HUB = 'hub'
@@ -144,6 +170,7 @@ class CANON:
         GPT_NEOX_MODEL_TYPES = ('gpt_neox',)
         class SLICE_NAME:
             CALIBRATION = 'phase1_calibration'
+            RASTERS = 'phase3_rasters'
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
@@ -161,10 +188,19 @@ class CANON:
         U_HOOK_MATCH_TOL_ABS = 1e-05
         GSTAR_TIE_TOL_ABS = 1e-06
         PHASE0_PROBE_GAIN = 1.3
-        CHI_EPS = 1e-12
+        CHI_EPS = 1e-08
         RUN_HASH_LEN = 12
         R_STAR_MEAN_REL_TOL = 1e-09
         NPZ_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+        N_WINDOWS_A_RASTERS = 128
+        BOOTSTRAP_REPS = 500
+        BOOTSTRAP_CI_PERCENTILES = (2.5, 97.5)
+        BOOTSTRAP_CI_WIDTH_MAX = 0.5
+        CC_MAX_COMPONENTS_PER_SEQ = 20000
+        CRACKLING_MIN_POINTS = 8
+        CRACKLING_D_RANGE_MIN = 3
+        CRACKLING_D_RANGE_MAX = 64
+        TAIL_FIT_MIN_TAIL_SAMPLES = 100
     class PROFILE:
         class EMBEDDED_DEFAULT:
             SEQ_LEN_TOKENS = 64
@@ -173,6 +209,9 @@ class CANON:
             BATCH_SIZE = 8
             THREADS = 2
             PHASE0_CHECK_WINDOWS = 2
+            N_WINDOWS_A_RASTERS = 16
+            BOOTSTRAP_REPS = 200
+            TAIL_FIT_MIN_TAIL_SAMPLES = 50
         class PAPER_SCALE:
             BATCH_SIZE = 8
             THREADS = 8
@@ -259,13 +298,48 @@ class CANON:
             METRICS = 'metrics.parquet'
             TAU_RATE_MATCHED = 'tau_rate_matched.parquet'
             GSTAR = 'gstar.json'
+            RASTER_SLICE = 'raster_slice.npz'
+            RASTERS = 'rasters.npz'
+            RASTER_CONDITIONS = 'raster_conditions.parquet'
+            RASTER_RATES = 'raster_rates.parquet'
+            NULL_RASTERS = 'null_rasters.npz'
+            NULL_CONDITIONS = 'null_conditions.parquet'
+            NULL_RATES = 'null_rates.parquet'
+            AVALANCHES = 'avalanches.parquet'
+        class TABLE:
+            SUMMARY = 'summary.parquet'
+            SUMMARY_CSV = 'summary.csv'
+            IDENTIFIABILITY = 'identifiability.parquet'
+            IDENTIFIABILITY_CSV = 'identifiability.csv'
+            CRACKLING = 'crackling.parquet'
+            CRACKLING_CSV = 'crackling.csv'
+            TAIL_FITS = 'tail_fits.parquet'
+            TAIL_FITS_CSV = 'tail_fits.csv'
+        class FIGURE:
+            RASTER_EXAMPLE = ('raster_example.png', 'raster_example.pdf')
+            RATE_MATCH = ('rate_match.png', 'rate_match.pdf')
+            B_CURVES = ('b_curves.png', 'b_curves.pdf')
+            DELTA_B_NULLS = ('delta_b_nulls.png', 'delta_b_nulls.pdf')
+            GSTAR_SELECTION = ('gstar_selection.png', 'gstar_selection.pdf')
+            CHI_OVER_G = ('chi_over_g.png', 'chi_over_g.pdf')
+            CRACKLING_GAMMA = ('crackling_gamma.png', 'crackling_gamma.pdf')
+        class NULL_SUFFIX:
+            TIME_PERM = 'perm'
+            CIRCULAR_SHIFT = 'shift'
+            TOKEN_SHUFFLE = 'shuffle'
         class LOG:
             PHASE0_VALIDATE_ENV = 'phase0_validate_env.jsonl'
             PHASE1_CALIBRATE = 'phase1_calibrate.jsonl'
             PHASE2_GAIN_GRID = 'phase2_gain_grid.jsonl'
             PHASE2_SELECT_GSTAR = 'phase2_select_gstar.jsonl'
+            PHASE3_EXTRACT_RASTERS = 'phase3_extract_rasters.jsonl'
+            PHASE4_RUN_NULLS = 'phase4_run_nulls.jsonl'
+            PHASE5_ANALYZE = 'phase5_analyze.jsonl'
         class STAGE_TAG:
             PHASE0_VALIDATE_ENV = 'P0ENV'
             PHASE1_CALIBRATE = 'P1CAL'
             PHASE2_GAIN_GRID = 'P2GRID'
             PHASE2_SELECT_GSTAR = 'P2GSTAR'
+            PHASE3_EXTRACT_RASTERS = 'P3RAST'
+            PHASE4_RUN_NULLS = 'P4NULL'
+            PHASE5_ANALYZE = 'P5ANA'

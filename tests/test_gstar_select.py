@@ -66,7 +66,7 @@ def test_tie_goes_to_gain_closest_to_baseline() -> None:
 
 def test_symmetric_tie_goes_to_smaller_gain() -> None:
     pairs = [
-        (lo, hi) for lo in GRID for hi in GRID if lo < BASE < hi and abs(lo + hi - 2 * BASE) < 1e-8
+        (lo, hi) for lo in GRID for hi in GRID if lo < BASE < hi and abs(lo + hi - 2 * BASE) < TOL
     ]
     assert pairs, "the gain grid has a pair symmetric around the baseline"
     for lo, hi in pairs:
