@@ -119,6 +119,8 @@ class CANON:
             JSONL = 'jsonl'
             NPZ = 'npz'
             PARQUET = 'parquet'
+            CSV = 'csv'
+            FIGURE = 'figure'
         class LOG_EVENT:
             START = 'start'
             CONFIG_RESOLVED = 'config_resolved'

@@ -25,7 +25,6 @@ from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz
 from runners.common import load_role_model
 
-CALIBRATION_PHASE = "PHASE1_CALIBRATE"
 EVENT = CANON.ENUM.LOG_EVENT
 
 
@@ -47,10 +46,10 @@ def r_star_table(targets: dict, spike_def_ids: tuple, rates: tuple) -> dict:
 def run(ctx: PhaseContext) -> None:
     cfg = ctx.config.pipeline
     cal, grid = cfg.calibration, cfg.gain_grid
-    calibration = ctx.upstream[CALIBRATION_PHASE]
-    stats = read_npz(ctx.run.consume(calibration, "calibration_stats"))
-    slice_arrays = read_npz(ctx.run.consume(calibration, "calibration_slice"))
-    targets = read_json(ctx.run.consume(calibration, "rate_targets"))
+    calibration = ctx.upstream_of("calibration_stats")
+    stats = read_npz(ctx.consume("calibration_stats"))
+    slice_arrays = read_npz(ctx.consume("calibration_slice"))
+    targets = read_json(ctx.consume("rate_targets"))
 
     loaded = load_role_model(ctx, ctx.model_role)
     ctx.run.model = loaded.info.to_record()

@@ -13,7 +13,6 @@ from critspec.select.gstar import check_complete, refuse_method, select_gstar
 from critspec.store.hashing import sha256_file
 
 METRICS = "metrics"
-GRID_PHASE = "PHASE2_GAIN_GRID"
 KEY_COLUMNS = ("spike_def_id", "target_rate", "g")
 
 
@@ -35,8 +34,8 @@ def run(ctx: PhaseContext) -> None:
         }
         path = ctx.run.consume_external(ctx.inv.options.metrics, METRICS, bindings)
     else:
-        grid_run = ctx.upstream[GRID_PHASE]
-        path = ctx.run.consume(grid_run, METRICS)
+        grid_run = ctx.upstream_of(METRICS)
+        path = ctx.consume(METRICS)
         # The selection is about the model and slice the metrics were measured on.
         ctx.run.model = grid_run.record["model"]
         ctx.run.dataset_slices.extend(grid_run.record["dataset_slices"])

@@ -12,7 +12,7 @@ import pytest
 
 from canon import CANON
 from critspec.cli import main
-from critspec.errors import DependencyError, RunExistsError
+from critspec.errors import ContractError, DependencyError, RunExistsError
 from critspec.spec.phases_spec import Consumes, PhaseSpec
 from critspec.store.hashing import sha256_file
 from critspec.store.run_store import RunBuilder, SealedRun, open_run
@@ -256,3 +256,37 @@ def test_allow_resume_only_replaces_an_incomplete_run(tmp_path: Path) -> None:
         produce(store)
     assert produce(store, allow_resume=True) == sealed
     assert read_json(record_path)["stage_status"] == CANON.ENUM.STAGE_STATUS.COMPLETE
+
+
+def test_undeclared_artifact_fails_the_seal(tmp_path: Path) -> None:
+    runs = tmp_path / "store"
+    with pytest.raises(ContractError, match="not declared in spec/phases.yaml `produces`"):
+        with producer_run(runs) as run:
+            write_slice(run)
+            run.model = MODEL
+            ones = np.ones((L, D_FF), np.float32)
+            run.write_npz("calibration_stats", {"mu": ones, "sigma": ones})
+    assert not [p for p in runs.iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)]
+
+
+def test_missing_declared_artifact_fails_the_seal(tmp_path: Path) -> None:
+    runs = tmp_path / "store"
+    with pytest.raises(ContractError, match="did not write \\['calibration_slice'\\]"):
+        with producer_run(runs):
+            pass
+    assert not [p for p in runs.iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)]
+
+
+def test_consuming_an_undeclared_artifact_fails(tmp_path: Path) -> None:
+    up = SealedRun.open(produce(tmp_path / "store"))
+    with pytest.raises(ContractError, match="does not declare in its consumes"):
+        with open_run(
+            phase=PRODUCER,
+            runs_dir=tmp_path / "second",
+            config_doc=CONFIG,
+            model_role=None,
+            upstream_ids=[up.run_id],
+            run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+            allow_resume=False,
+        ) as run:
+            run.consume(up, "calibration_slice")

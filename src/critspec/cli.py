@@ -13,14 +13,17 @@ from pathlib import Path
 
 from canon import CANON
 from critspec.errors import CritspecError
+from critspec.spec.load import project_spec
 
 SUB = CANON.CLI.SUBCOMMAND
-PHASE_KEYS = {
-    SUB.PHASE0_VALIDATE_ENV: "PHASE0_VALIDATE_ENV",
-    SUB.PHASE1_CALIBRATE: "PHASE1_CALIBRATE",
-    SUB.PHASE2_GAIN_GRID: "PHASE2_GAIN_GRID",
-    SUB.PHASE2_SELECT_GSTAR: "PHASE2_SELECT_GSTAR",
-}
+
+
+def _metrics_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
+
+
+# The extra options a phase may declare in spec/phases.yaml (`options`).
+PHASE_OPTIONS = {"metrics": _metrics_option}
 
 
 def _phase_flags(p: argparse.ArgumentParser) -> None:
@@ -68,13 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vrun.add_argument("run_dir", type=Path)
 
-    for name in PHASE_KEYS:
-        p = sub.add_parser(name, help=f"run {name}", parents=[debug])
+    phases = project_spec().phases.phases
+    for phase in phases:
+        p = sub.add_parser(phase.id, help=f"run {phase.key}", parents=[debug])
+        p.set_defaults(phase_key=phase.key)
         _phase_flags(p)
-        if name == SUB.PHASE2_SELECT_GSTAR:
-            p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
+        for option in phase.options:
+            PHASE_OPTIONS[option](p)
 
-    allp = sub.add_parser(SUB.RUN_ALL, help="phases 0 -> 2 for every model role", parents=[debug])
+    allp = sub.add_parser(
+        SUB.RUN_ALL, help="every phase for every model role, reusing runs", parents=[debug]
+    )
     _phase_flags(allp)
     return parser
 
@@ -129,7 +136,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_all(_options(args))
     from critspec.orchestrate import describe, execute, settle
 
-    inv = settle(_options(args), PHASE_KEYS[args.command])
+    inv = settle(_options(args), args.phase_key)
     if args.dry_run:
         print(json.dumps(describe(inv), indent=2))
         return CANON.CLI.EXIT.OK
@@ -139,7 +146,12 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except CritspecError as exc:  # the phases' subcommands come from spec/, which must load
+        print(f"{CANON.CLI.ENTRYPOINT}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    args = parser.parse_args(argv)
     try:
         return dispatch(args)
     except CritspecError as exc:

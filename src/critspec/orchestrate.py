@@ -20,7 +20,7 @@ from critspec.runtime import configure_determinism
 from critspec.spec.load import Spec, project_spec
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store.hashing import sha256_file
-from critspec.store.run_store import RunBuilder, SealedRun, content_run_id, open_run
+from critspec.store.run_store import RunBuilder, SealedRun, make_run_id, open_run
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,12 @@ def settle(options: Options, phase_key: str) -> Invocation:
 def planned_run_id(inv: Invocation) -> str:
     """The content-hash id this invocation's run has (upstream ids planned recursively)."""
     upstream = [planned_run_id(inv.for_phase(dep.phase)) for dep in inv.phase.consumes]
-    return content_run_id(inv.phase.stage_tag, canonical_bytes(inv.config_doc()), upstream)
+    return make_run_id(
+        inv.phase.stage_tag,
+        canonical_bytes(inv.config_doc()),
+        upstream,
+        CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+    )
 
 
 def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
@@ -145,6 +150,14 @@ class PhaseContext:
     def model_role(self) -> str | None:
         return self.inv.options.model_role
 
+    def upstream_of(self, contract_id: str) -> SealedRun:
+        """The upstream run this phase consumes `contract_id` from (spec/phases.yaml)."""
+        return self.upstream[self.inv.phase.source_of(contract_id)]
+
+    def consume(self, contract_id: str) -> Path:
+        """An upstream artifact, re-hashed against its run's record (exit 3 on a change)."""
+        return self.run.consume(self.upstream_of(contract_id), contract_id)
+
 
 def describe(inv: Invocation) -> dict[str, Any]:
     """What --dry-run prints: the run it would create and what it would read."""
@@ -164,14 +177,15 @@ def execute(inv: Invocation) -> Path:
     upstream = upstream_runs(inv)
     configure_determinism(inv.config.pipeline.runtime.torch_threads)
     runner = importlib.import_module(inv.phase.runner)
+    upstream_ids = [
+        upstream[dep.phase].run_id for dep in inv.phase.consumes if dep.phase in upstream
+    ]
     with open_run(
         phase=inv.phase,
         runs_dir=inv.options.runs_dir,
         config_doc=inv.config_doc(),
         model_role=inv.options.model_role if inv.phase.per_model_role else None,
-        upstream_ids=[
-            upstream[dep.phase].run_id for dep in inv.phase.consumes if dep.phase in upstream
-        ],
+        upstream_ids=upstream_ids,
         run_id_mode=inv.options.run_id_mode,
         allow_resume=inv.options.allow_resume,
     ) as run:

@@ -92,6 +92,16 @@ def render(
         if art.coverage:
             cov = " × ".join(f"`{col}` ∈ {lst}" for col, lst in art.coverage.items())
             out.append(f"Coverage: exactly one row for every combination {cov}.")
+    if art.mirrors is not None:
+        out += [
+            f"Same columns, order, types and rules as [`{art.mirrors}`]({art.mirrors}.md), "
+            "as CSV: a header row of the column names, floats in shortest round-trip "
+            "form, NaN and null as empty cells, `true`/`false` for booleans."
+        ]
+        twin = spec.artifacts[art.mirrors]
+        art = twin
+    if art.format == canon.ENUM["ARTIFACT_FORMAT"]["FIGURE"]:
+        out += ["A PNG file (PNG signature) and a PDF file (`%PDF-` header, `%%EOF` trailer)."]
     used = _symbols(art)
     if used:
         out += ["", "Symbols (bound from the run record and config, or `--bind`):", ""]

@@ -47,6 +47,8 @@ def render_all(spec_dir: Path, canon: CanonSpec, header: str) -> dict[str, str]:
                 tabular.render_columns(art_id, art, header)
             )
             files[f"{top}/{views['gx_suite']}"] = dump_json(gx_suite.render(art_id, art, header))
+        if art.mirrors is not None:
+            views["columns"] = art.mirrors + COLUMNS_SUFFIX
         views["doc"] = art_id + DOC_SUFFIX
         files[f"{top}/{views['doc']}"] = contract_doc.render(
             art_id, art, spec.artifacts, canon, header

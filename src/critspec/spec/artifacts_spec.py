@@ -17,7 +17,7 @@ JsonType = Literal["string", "integer", "number", "boolean", "object", "array"]
 ArrowType = Literal["string", "float64", "float32", "int64", "int32", "bool"]
 NpzDtype = Literal["float32", "float64", "int64", "int32", "uint8", "uint16", "bool"]
 FMT = CANON.ENUM.ARTIFACT_FORMAT
-Format = Literal[FMT.JSON, FMT.YAML, FMT.JSONL, FMT.NPZ, FMT.PARQUET]
+Format = Literal[FMT.JSON, FMT.YAML, FMT.JSONL, FMT.NPZ, FMT.PARQUET, FMT.CSV, FMT.FIGURE]
 
 
 class _Strict(BaseModel):
@@ -82,6 +82,7 @@ class ArtifactSpec(_Strict):
     columns: dict[str, ColumnSpec] | None = None
     row_key: tuple[str, ...] = ()
     coverage: dict[str, str] = Field(default_factory=dict)
+    mirrors: str | None = None
 
     @model_validator(mode="after")
     def _content_matches_format(self) -> ArtifactSpec:
@@ -91,11 +92,14 @@ class ArtifactSpec(_Strict):
             FMT.JSONL: "fields",
             FMT.NPZ: "arrays",
             FMT.PARQUET: "columns",
+            FMT.CSV: "mirrors",
+            FMT.FIGURE: None,
         }[self.format]
-        for name in ("fields", "arrays", "columns"):
+        for name in ("fields", "arrays", "columns", "mirrors"):
             present = getattr(self, name) is not None
             if present != (name == want):
-                raise ValueError(f"format {self.format} takes `{want}` and no `{name}`")
+                takes = f"`{want}`" if want else "no content spec"
+                raise ValueError(f"format {self.format} takes {takes} and no `{name}`")
         cols = set(self.columns or {})
         for col in (*self.row_key, *self.coverage):
             if col not in cols:
@@ -129,6 +133,10 @@ class ArtifactsSpec(_Strict):
             for lst in art.coverage.values():
                 if lst not in self.symbols:
                     raise ValueError(f"{art_id}: coverage list {lst!r} is not declared")
+            if art.mirrors is not None:
+                twin = self.artifacts.get(art.mirrors)
+                if twin is None or twin.format != FMT.PARQUET:
+                    raise ValueError(f"{art_id}: mirrors {art.mirrors!r}, not a Parquet contract")
         return self
 
 

@@ -29,6 +29,7 @@ class PhaseSpec(_Strict):
     produces: tuple[str, ...]
     checks: tuple[str, ...]
     once_checks: tuple[str, ...]
+    options: tuple[str, ...] = ()
 
     def command(self, model_role: str | None) -> str:
         return self.commands[model_role if self.per_model_role else ALL_ROLES]
@@ -36,6 +37,13 @@ class PhaseSpec(_Strict):
     @property
     def roles(self) -> tuple[str | None, ...]:
         return tuple(self.commands) if self.per_model_role else (None,)
+
+    def source_of(self, contract_id: str) -> str:
+        """The key of the upstream phase this phase consumes `contract_id` from."""
+        for dep in self.consumes:
+            if contract_id in dep.artifacts:
+                return dep.phase
+        raise KeyError(f"{self.key} does not consume {contract_id!r} (spec/phases.yaml)")
 
 
 class PhasesSpec(_Strict):

@@ -36,6 +36,7 @@ from critspec.validate.artifact import validate_artifact
 from critspec.validate.bindings import from_run
 from critspec.validate.run import RUN_RECORD_CONTRACT, inside, validate_run
 
+LOG_CONTRACT = "phase_log"
 READ_ONLY_FILE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 READ_ONLY_DIR = READ_ONLY_FILE | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -58,6 +59,12 @@ def content_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str])
 def timestamp_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str]) -> str:
     """A fresh id per invocation, for repeated experiments with the same config."""
     return content_run_id(stage_tag, config_bytes + str(time.time_ns()).encode(), upstream_ids)
+
+
+def make_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str], mode: str) -> str:
+    """The one place a run id is made (the planner and the store both call it)."""
+    make = timestamp_run_id if mode == CANON.ENUM.RUN_ID_MODE.TIMESTAMP else content_run_id
+    return make(stage_tag, config_bytes, upstream_ids)
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,14 @@ class RunBuilder:
 
     # --- inputs -----------------------------------------------------------------
     def consume(self, upstream: SealedRun, contract_id: str) -> Path:
-        """Re-hash an upstream artifact against the upstream record; exit 3 on mismatch."""
+        """Re-hash an upstream artifact against the upstream record; exit 3 on mismatch.
+        Only what the phase declares in spec/phases.yaml `consumes` may be read."""
+        declared = {(dep.phase, a) for dep in self.phase.consumes for a in dep.artifacts}
+        if not any(a == contract_id for _, a in declared):
+            raise ContractError(
+                f"{self.phase.key} read {contract_id!r}, which spec/phases.yaml does not "
+                "declare in its consumes (a bug in the runner or the spec)"
+            )
         item = upstream.indexed(contract_id)
         path = inside(upstream.run_dir, item["relative_path"])
         if not path.is_file():
@@ -159,10 +173,34 @@ class RunBuilder:
             contract_id, lambda p, cols: writers.write_parquet(p, cols, types), columns
         )
 
+    def write_table(self, contract_id: str, csv_contract_id: str, frame: Any) -> Path:
+        """A Parquet table and its CSV twin (`mirrors`) from the same typed columns."""
+        types = {c["name"]: c["type"] for c in contracts.view(contract_id, "columns")["columns"]}
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        path = self.write_parquet(contract_id, columns)
+        table = writers.parquet_table(columns, types, path)
+        self._written(csv_contract_id, writers.write_csv, table)
+        return path
+
+    def write_figure(self, contract_id: str, figure: Any, save: Any) -> list[Path]:
+        """One figure as its PNG and PDF basenames; `save(figure, png, pdf)` writes both."""
+        entry = contracts.entry(contract_id)
+        paths = [self.work_dir / entry["subdir"] / base for base in entry["basenames"]]
+        for path in paths:
+            if path.exists():
+                raise ContractError(f"{path}: already written in this run")
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+        save(figure, *paths)
+        for path in paths:
+            validate_artifact(contract_id, path)
+            self.written.append(path.relative_to(self.work_dir).as_posix())
+        return paths
+
     def _written(self, contract_id: str, write: Any, payload: Any) -> Path:
         path = self.results_path(contract_id)
         if path.exists():
             raise ContractError(f"{path}: already written in this run")
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(path, payload)
         validate_artifact(contract_id, path, self.bindings())
         self.written.append(path.relative_to(self.work_dir).as_posix())
@@ -171,7 +209,11 @@ class RunBuilder:
     def bindings(self) -> dict[str, Any]:
         """Contract symbols from the parts of the record that bind them (model, slices);
         the full record would re-read versions and the git state on every write."""
-        partial = {"model": self.model, "dataset_slices": self.dataset_slices}
+        partial = {
+            "model": self.model,
+            "dataset_slices": self.dataset_slices,
+            "summary": self.summary,
+        }
         return from_run(partial, self.config_doc)
 
     # --- record -----------------------------------------------------------------
@@ -213,6 +255,7 @@ class RunBuilder:
                     "bytes": path.stat().st_size,
                 }
             )
+        self._check_produces(index)
         record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
         writers.write_json(record_path, self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index))
         validate_artifact(RUN_RECORD_CONTRACT, record_path)
@@ -227,6 +270,21 @@ class RunBuilder:
             raise RunExistsError(
                 f"{self.final_dir}: appeared while this run was building"
             ) from None
+
+    def _check_produces(self, index: list[dict[str, Any]]) -> None:
+        """The run wrote exactly the artifacts its phase declares (besides its log)."""
+        written = {item["contract"] for item in index} - {LOG_CONTRACT}
+        declared = set(self.phase.produces)
+        if written - declared:
+            raise ContractError(
+                f"{self.phase.key} wrote {sorted(written - declared)}, not declared in "
+                "spec/phases.yaml `produces` (a bug in the runner or the spec)"
+            )
+        if declared - written:
+            raise ContractError(
+                f"{self.phase.key} did not write {sorted(declared - written)}, declared in "
+                "spec/phases.yaml `produces` (a bug in the runner or the spec)"
+            )
 
 
 def _make_read_only(root: Path) -> None:
@@ -261,10 +319,7 @@ def open_run(
 ) -> Iterator[RunBuilder]:
     """Create, fill (the caller's block) and seal one run; exit 4 if it already exists."""
     config_bytes = canonical_bytes(config_doc)
-    make_id = (
-        timestamp_run_id if run_id_mode == CANON.ENUM.RUN_ID_MODE.TIMESTAMP else content_run_id
-    )
-    run_id = make_id(phase.stage_tag, config_bytes, upstream_ids)
+    run_id = make_run_id(phase.stage_tag, config_bytes, upstream_ids, run_id_mode)
     final_dir = runs_dir / run_id
     if final_dir.exists():
         status = record_status(final_dir)

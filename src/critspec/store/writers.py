@@ -104,6 +104,34 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def write_parquet(path: Path, columns: Mapping[str, Any], types: Mapping[str, str]) -> None:
     """Columns in contract order, typed by the contract; no index, no pandas metadata."""
+    table = parquet_table(columns, types, path)
+    pq.write_table(table, path, compression="zstd", use_dictionary=False, write_statistics=True)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_csv(path: Path, table: pa.Table) -> None:
+    """A typed table as CSV: header of column names, shortest round-trip floats,
+    NaN and null as empty cells, booleans as true/false, LF line ends."""
+    rows = [",".join(table.column_names)]
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    for cells in zip(*columns, strict=True):
+        text = [_csv_cell(c) for c in cells]
+        bad = [t for t in text if any(ch in t for ch in ',"\n\r')]
+        if bad:
+            raise ContractError(f"{path}: cell {bad[0]!r} would need CSV quoting; refusing")
+        rows.append(",".join(text))
+    path.write_bytes(("\n".join(rows) + "\n").encode("utf-8"))
+
+
+def parquet_table(columns: Mapping[str, Any], types: Mapping[str, str], path: Path) -> pa.Table:
+    """Columns in contract order, typed by the contract."""
     missing = [name for name in types if name not in columns]
     if missing:
         raise ContractError(f"{path}: missing columns {missing}")
@@ -111,11 +139,10 @@ def write_parquet(path: Path, columns: Mapping[str, Any], types: Mapping[str, st
     if extra:
         raise ContractError(f"{path}: columns {extra} are not in the contract")
     schema = pa.schema([pa.field(name, ARROW_TYPES[t]) for name, t in types.items()])
-    table = pa.table(
+    return pa.table(
         {name: pa.array(columns[name], type=ARROW_TYPES[t]) for name, t in types.items()},
         schema=schema,
     )
-    pq.write_table(table, path, compression="zstd", use_dictionary=False, write_statistics=True)
 
 
 def read_parquet(path: Path) -> pa.Table:

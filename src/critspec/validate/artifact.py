@@ -6,7 +6,14 @@ from pathlib import Path
 
 from canon import CANON
 from critspec.errors import ContractError
-from critspec.validate import contracts, json_validator, npz_validator, parquet_validator
+from critspec.validate import (
+    contracts,
+    csv_validator,
+    figure_validator,
+    json_validator,
+    npz_validator,
+    parquet_validator,
+)
 from critspec.validate.bindings import Bindings
 
 
@@ -21,5 +28,9 @@ def validate_artifact(contract_id: str, path: Path, bindings: Bindings | None = 
         npz_validator.validate(path, contracts.view(contract_id, "arrays"), b, contract_id)
     elif fmt == CANON.ENUM.ARTIFACT_FORMAT.PARQUET:
         parquet_validator.validate(path, contracts.view(contract_id, "columns"), b, contract_id)
+    elif fmt == CANON.ENUM.ARTIFACT_FORMAT.CSV:
+        csv_validator.validate(path, contracts.view(contract_id, "columns"), b, contract_id)
+    elif fmt == CANON.ENUM.ARTIFACT_FORMAT.FIGURE:
+        figure_validator.validate(path, contract_id)
     else:
         json_validator.validate(path, contracts.view(contract_id, "schema"), fmt, b, contract_id)
