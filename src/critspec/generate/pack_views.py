@@ -25,6 +25,7 @@ from critspec.spec.load import load_packs
 from critspec.spec.packs_spec import PackSpec
 
 PACK_JSON = "pack.json"
+INDEX_KEY = "pack_index"
 
 
 def file_schema(pack: PackSpec, file_id: str, canon: CanonSpec, header: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ def render_all(spec_dir: Path, canon: CanonSpec, header: str) -> dict[str, str]:
                 views[file_id] = {"arrays": name}
                 files[f"{top}/{pack_id}/{name}"] = dump_json(file_arrays(pack, file_id, header))
         files[f"{top}/{pack_id}/{PACK_JSON}"] = dump_json(
-            {"_generated": header, "pack": pack.model_dump(mode="json"), "views": views}
+            {"_generated": header, "pack": pack.model_dump(), "views": views}
         )
         files[f"{top}/{pack_id}/{INDEX_MD}"] = pack_doc.render(pack, canon, header)
         index[pack_id] = {
@@ -93,6 +94,6 @@ def render_all(spec_dir: Path, canon: CanonSpec, header: str) -> dict[str, str]:
             "rules": [r.id for r in pack.rules],
         }
     if index:
-        files[f"{top}/{INDEX_JSON}"] = dump_json({"_generated": header, "packs": index})
+        files[f"{top}/{INDEX_JSON}"] = dump_json({"_generated": header, INDEX_KEY: index})
         files[f"{top}/{INDEX_MD}"] = pack_doc.render_index(index, canon, header)
     return files

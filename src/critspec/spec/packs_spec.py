@@ -89,8 +89,8 @@ class PackFile(_Strict):
             value = getattr(self, key)
             if value is not None:
                 _relative(value, key)
-        if self.pattern is not None and self.pattern.count(INDEX_SLOT) != 1:
-            raise ValueError(f"`pattern` must hold {INDEX_SLOT} exactly once")
+        if self.pattern is not None and PurePosixPath(self.pattern).name.count(INDEX_SLOT) != 1:
+            raise ValueError(f"`pattern` must hold {INDEX_SLOT} exactly once, in the file name")
         if self.pattern is None and (self.count is not None or self.contiguous):
             raise ValueError("`count`/`contiguous` only apply to a `pattern`")
         if self.path_field is not None and self.under is not None:
@@ -112,11 +112,13 @@ class PackFile(_Strict):
     def is_family(self) -> bool:
         return self.pattern is not None
 
-    def pattern_regex(self) -> re.Pattern[str]:
-        """The pattern with `{i}` as a captured non-negative integer without leading zeros."""
+    def pattern_parts(self) -> tuple[str, re.Pattern[str]]:
+        """(the pattern's directory, its file name as a regex capturing `{i}`: 0, 1, ... no 01)."""
         assert self.pattern is not None
-        head, _, tail = self.pattern.partition(INDEX_SLOT)
-        return re.compile(f"^{re.escape(head)}(0|[1-9][0-9]*){re.escape(tail)}$")
+        pattern = PurePosixPath(self.pattern)
+        head, _, tail = pattern.name.partition(INDEX_SLOT)
+        regex = re.compile(f"^{re.escape(head)}(0|[1-9][0-9]*){re.escape(tail)}$")
+        return pattern.parent.as_posix(), regex
 
 
 class PackRule(_Strict):

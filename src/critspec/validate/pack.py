@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from canon import CANON
 from critspec.errors import ContractError
 from critspec.generate.contracts_views import INDEX_JSON
+from critspec.generate.pack_views import INDEX_KEY
 from critspec.paths import contracts_dir
 from critspec.spec import rule_lang
 from critspec.spec.packs_spec import PF, PackFile, PackSpec, ParsedRule
@@ -98,7 +99,7 @@ def _read_json(path: Path) -> Any:
 
 @functools.cache
 def _load(root: Path, pack_id: str) -> LoadedPack:
-    index = _read_json(root / INDEX_JSON)["packs"]
+    index = _read_json(root / INDEX_JSON)[INDEX_KEY]
     if pack_id not in index:
         raise ContractError(f"unknown pack {pack_id!r}; known: {', '.join(sorted(index))}")
     doc = _read_json(root / index[pack_id]["pack"])
@@ -232,16 +233,18 @@ class _Run:
             self.broken.add(file_id)
 
     def _locate_family(self, file_id: str, spec: PackFile, base: Path) -> None:
-        directory = self._inside(file_id, base, self.rel_or(base))
+        sub, regex = spec.pattern_parts()
+        directory = self._inside(file_id, base / sub, self.rel_or(base / sub))
         if directory is None:
             return
-        shown = f"{self.rel(directory)}/{spec.pattern}"
+        shown = (
+            PurePosixPath(self.rel(directory)) / PurePosixPath(spec.pattern or "").name
+        ).as_posix()
         if not directory.is_dir():
             self.files[file_id] = []
             self.fail(shown, CHECK.FILE_LOCATION, "no such directory", "a directory")
             self.broken.add(file_id)
             return
-        regex = spec.pattern_regex()
         found = sorted(
             (int(m.group(1)), p)
             for p in directory.iterdir()
