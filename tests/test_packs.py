@@ -637,3 +637,15 @@ def test_pack_spec_rejects(change: Callable[[dict[str, Any]], None], fragment: s
         from critspec.errors import validated
 
         validated(PackSpec, data, Path("sensor_calib.yaml"), ContractError)
+
+
+def test_each_names_its_item_and_close_its_tolerance(tmp_path: Path) -> None:
+    binds = WRITERS[PACK.LABEL_TELEMETRY](tmp_path)
+    _set(_meta, ANALYSIS, "Y_amp", "mean_ratio", value=0.625)(tmp_path, binds)
+    report = validate_pack(PACK.LABEL_TELEMETRY, tmp_path, binds)
+    # mean 2.0 over truth_mean 4.0 is 0.5; the tolerance is the pack's ratio_rtol.
+    assert [v.line() for v in report.violations] == [
+        f"{pack_path(PACK.LABEL_TELEMETRY, 'run_metadata')}: "
+        f"{TELEMETRY.MEAN_RATIO_CONSISTENT}: found name='Y_amp': 0.625, "
+        "expected ≈ 0.5 (relative tolerance 1e-06)"
+    ]

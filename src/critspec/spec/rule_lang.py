@@ -313,4 +313,7 @@ def explain(expr: Expr, ctx: Context) -> tuple[str, str]:
         return show(operands), f"`{expr.source}`"
     if isinstance(body, ast.Call) and body.func.id == "has":  # type: ignore[attr-defined]
         return "absent", f"`{ast.unparse(body.args[0])}` present"
+    if isinstance(body, ast.Call) and body.func.id == "close":  # type: ignore[attr-defined]
+        found, want, rtol = (_eval(a, ctx) for a in body.args)
+        return show(found), f"≈ {show(want)} (relative tolerance {show(rtol)})"
     return show(_eval(body, ctx)), f"`{expr.source}` to hold"

@@ -374,7 +374,8 @@ class _Run:
             self.fail(self._file_of(parsed, ctx), rule.id, _why(exc), f"`{rule.each}`")
             return True
         for item in items:
-            self._check_once(parsed, self._context(parsed, {**values, var: item}))
+            where = f"{var}={rule_lang.show(item)}: "
+            self._check_once(parsed, self._context(parsed, {**values, var: item}), where)
         return True
 
     def _context(self, parsed: ParsedRule, values: dict[str, Any]) -> Context:
@@ -385,7 +386,8 @@ class _Run:
             values[name] = functools.partial(rule_lang.evaluate, expr, ctx)
         return ctx
 
-    def _check_once(self, parsed: ParsedRule, ctx: Context) -> None:
+    def _check_once(self, parsed: ParsedRule, ctx: Context, where: str = "") -> None:
+        """One evaluation; `where` names the `each` value it ran for (prefixed to `found`)."""
         rule = parsed.rule
         try:
             if parsed.when is not None and not rule_lang.evaluate(parsed.when, ctx):
@@ -395,7 +397,7 @@ class _Run:
             found, expected = rule_lang.explain(parsed.check, ctx)
         except (Absent, *_DATA_ERRORS) as exc:
             found, expected = _why(exc), f"`{rule.check}` to be checkable"
-        self.fail(self._file_of(parsed, ctx), rule.id, found, expected)
+        self.fail(self._file_of(parsed, ctx), rule.id, where + found, expected)
 
     def _file_of(self, parsed: ParsedRule, ctx: Context) -> str:
         names = sorted(parsed.file_ids(self.pack.files))
