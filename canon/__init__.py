@@ -22,6 +22,7 @@ class CANON:
         RUN_DIR_PREFIX = 'RUN_'
         TMP_RUN_PREFIX = '.tmp_'
         FAILED_RUN_PREFIX = '.failed_'
+        PACKS_DIR = 'packs'
     class CLI:
         ENTRYPOINT = 'critspec'
         class SUBCOMMAND:
@@ -52,6 +53,9 @@ class CANON:
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
         TEST = 'python -m pytest tests acceptance -n auto'
+        class VALIDATE_FLAG:
+            PACK = '--pack'
+            FORMAT = '--format'
         class EXIT:
             OK = 0
             BUG = 1
@@ -176,6 +180,53 @@ class CANON:
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
+        class PACK_ID:
+            BAM_CODEC = 'bam_codec'
+            STAGE1_BUNDLE = 'stage1_bundle'
+            LABEL_TELEMETRY = 'label_telemetry'
+        class PACK_FORMAT:
+            JSON = 'json'
+            YAML = 'yaml'
+            NPZ = 'npz'
+            OPAQUE = 'opaque'
+        class REPORT_FORMAT:
+            TEXT = 'text'
+            JSON = 'json'
+        class PACK_CHECK:
+            FILE_REQUIRED = 'file_required'
+            FILE_LOCATION = 'file_location'
+            FILE_READABLE = 'file_readable'
+            FILE_SCHEMA = 'file_schema'
+            FILE_ARRAYS = 'file_arrays'
+            FILE_COUNT = 'file_count'
+            FILE_CONTIGUOUS = 'file_contiguous'
+        class BAM_CODEC_RULE:
+            PAYLOAD_LIMIT = 'payload_limit'
+            SCALE_FOR_INTEGER_PACKING = 'scale_for_integer_packing'
+            DELTA_WITH_CYCLES = 'delta_with_cycles'
+            FIRST_LAYER_INPUT = 'first_layer_input'
+            LAYER_CHAIN = 'layer_chain'
+            LATENT_DIM_MATCHES = 'latent_dim_matches'
+            NORM_LENGTH = 'norm_length'
+            NORM_HASH = 'norm_hash'
+        class STAGE1_BUNDLE_RULE:
+            FNR_WITHIN_TARGET = 'fnr_within_target'
+            THRESHOLD_IN_SWEEP = 'threshold_in_sweep'
+            SWEEP_METRICS_MATCH = 'sweep_metrics_match'
+            ONE_POLICY_FILE = 'one_policy_file'
+            POLICY_FILE_MATCHES = 'policy_file_matches'
+            POLICY_FILE_NAMED = 'policy_file_named'
+            SPLITS_DISJOINT = 'splits_disjoint'
+            SPLITS_COVER = 'splits_cover'
+        class LABEL_TELEMETRY_RULE:
+            PRESENT_LABEL_HAS_STATS = 'present_label_has_stats'
+            MISSING_LABEL_HAS_NO_STATS = 'missing_label_has_no_stats'
+            STATS_ORDERED = 'stats_ordered'
+            ANALYSIS_COVERS_LABELS = 'analysis_covers_labels'
+            ANALYSIS_HAS_NO_EXTRA_LABELS = 'analysis_has_no_extra_labels'
+            PRESENT_ANALYSIS_HAS_RATIOS = 'present_analysis_has_ratios'
+            MEAN_RATIO_CONSISTENT = 'mean_ratio_consistent'
+            STD_RATIO_CONSISTENT = 'std_ratio_consistent'
     class CONST:
         EPS = 1e-06
         TAU0_BASELINE = 2.5

@@ -16,6 +16,7 @@ from critspec.errors import CritspecError
 from critspec.spec.load import project_spec
 
 SUB = CANON.CLI.SUBCOMMAND
+FLAG = CANON.CLI.VALIDATE_FLAG
 
 
 def _metrics_option(p: argparse.ArgumentParser) -> None:
@@ -60,11 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--check", action="store_true", help="fail if generated files drift")
 
     val = sub.add_parser(
-        SUB.VALIDATE, help="check one artifact file against its contract", parents=[debug]
+        SUB.VALIDATE,
+        help="check one artifact file against its contract, or a directory against a pack",
+        parents=[debug],
     )
-    val.add_argument("--contract", required=True)
+    target = val.add_mutually_exclusive_group(required=True)
+    target.add_argument("--contract")
+    target.add_argument(FLAG.PACK, dest="pack", help="a contract pack (contracts/packs/)")
     val.add_argument("--bind", action="append", default=[], metavar="SYMBOL=VALUE")
-    val.add_argument("path", type=Path)
+    val.add_argument(
+        FLAG.FORMAT,
+        dest="report_format",
+        choices=_enum(CANON.ENUM.REPORT_FORMAT),
+        default=CANON.ENUM.REPORT_FORMAT.TEXT,
+        help=f"how {FLAG.PACK} reports its violations",
+    )
+    val.add_argument("path", type=Path, help="the artifact file, or the directory of a pack")
 
     vrun = sub.add_parser(
         SUB.VALIDATE_RUN, help="check a whole sealed run directory", parents=[debug]
@@ -114,6 +126,8 @@ def dispatch(args: argparse.Namespace) -> int:
         else:
             print(f"wrote {len(plan.write(project_root()))} generated files")
         return CANON.CLI.EXIT.OK
+    if args.command == SUB.VALIDATE and args.pack is not None:
+        return _validate_pack(args)
     if args.command == SUB.VALIDATE:
         from critspec.validate.artifact import validate_artifact
         from critspec.validate.bindings import parse_binds
@@ -142,6 +156,29 @@ def dispatch(args: argparse.Namespace) -> int:
         return CANON.CLI.EXIT.OK
     run_dir = execute(inv)
     print(f"sealed {run_dir}")
+    return CANON.CLI.EXIT.OK
+
+
+def _validate_pack(args: argparse.Namespace) -> int:
+    from critspec.errors import ContractError
+    from critspec.validate.pack import validate_pack
+
+    report = validate_pack(args.pack, args.path, args.bind)
+    if args.report_format == CANON.ENUM.REPORT_FORMAT.JSON:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        for violation in report.violations:
+            print(violation.line())
+    if not report.ok:
+        raise ContractError(
+            f"{args.path}: {len(report.violations)} violation(s) of pack {args.pack}; "
+            "each is one line on stdout"
+        )
+    if args.report_format == CANON.ENUM.REPORT_FORMAT.TEXT:
+        print(
+            f"{args.path}: conforms to pack {args.pack} "
+            f"({len(report.files)} files, {report.rules_checked} rules)"
+        )
     return CANON.CLI.EXIT.OK
 
 

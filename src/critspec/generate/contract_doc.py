@@ -8,7 +8,7 @@ from critspec.spec.artifacts_spec import ArtifactSpec, ArtifactsSpec, FieldSpec
 from critspec.spec.canon_spec import CanonSpec
 
 
-def _rules(spec: Any) -> str:
+def rules_text(spec: Any, place: str = "run") -> str:
     parts = []
     for key in ("minimum", "maximum", "exclusive_minimum"):
         value = getattr(spec, key, None)
@@ -23,7 +23,7 @@ def _rules(spec: Any) -> str:
     if getattr(spec, "finite", False):
         parts.append("finite")
     if getattr(spec, "relative_path", False):
-        parts.append("relative path inside the run directory")
+        parts.append(f"relative path inside the {place} directory")
     if getattr(spec, "run_id", False):
         parts.append("a run id")
     if getattr(spec, "pattern", None):
@@ -35,16 +35,18 @@ def _rules(spec: Any) -> str:
     return "; ".join(parts)
 
 
-def _field_rows(prefix: str, fields: dict[str, FieldSpec], out: list[str]) -> None:
+def field_rows(
+    prefix: str, fields: dict[str, FieldSpec], out: list[str], place: str = "run"
+) -> None:
     for name, f in fields.items():
         path = f"{prefix}{name}"
         kind = f.type if f.items is None else f"array of {f.items.type}"
         req = "yes" if f.required else "no"
-        out.append(f"| `{path}` | {kind} | {req} | {_rules(f)} |")
+        out.append(f"| `{path}` | {kind} | {req} | {rules_text(f, place)} |")
         if f.fields:
-            _field_rows(f"{path}.", f.fields, out)
+            field_rows(f"{path}.", f.fields, out, place)
         if f.items is not None and f.items.fields:
-            _field_rows(f"{path}[].", f.items.fields, out)
+            field_rows(f"{path}[].", f.items.fields, out, place)
 
 
 def render(
@@ -75,18 +77,18 @@ def render(
     ]
     if art.fields is not None:
         out += ["| field | type | required | rules |", "| --- | --- | --- | --- |"]
-        _field_rows("", art.fields, out)
+        field_rows("", art.fields, out)
         out += ["", "Unknown keys are rejected; NaN and Infinity are not valid JSON numbers."]
     if art.arrays is not None:
         out += ["| array | dtype | shape | rules |", "| --- | --- | --- | --- |"]
         for name, a in art.arrays.items():
             shape = "[" + ", ".join(str(d) for d in a.shape) + "]"
-            out.append(f"| `{name}` | {a.dtype} | {shape} | {_rules(a)} |")
+            out.append(f"| `{name}` | {a.dtype} | {shape} | {rules_text(a)} |")
         out += ["", "Exactly these arrays; loaded with `allow_pickle=False` (no object arrays)."]
     if art.columns is not None:
         out += ["| column | arrow type | rules |", "| --- | --- | --- |"]
         for name, c in art.columns.items():
-            out.append(f"| `{name}` | {c.type} | {_rules(c) or 'not null'} |")
+            out.append(f"| `{name}` | {c.type} | {rules_text(c) or 'not null'} |")
         key = ", ".join(f"`{c}`" for c in art.row_key)
         out += ["", f"Row key (unique): {key}."]
         if art.coverage:

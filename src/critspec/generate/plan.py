@@ -18,7 +18,7 @@ CANON_TABLE = "CANON.md"
 
 def build(root: Path) -> dict[str, str]:
     """All generated files, keyed by their path relative to the project root."""
-    from critspec.generate import contracts_views
+    from critspec.generate import contracts_views, pack_views
     from critspec.paths import SPEC_DIRNAME
 
     spec_dir = root / SPEC_DIRNAME
@@ -30,6 +30,7 @@ def build(root: Path) -> dict[str, str]:
         f"{canon_dir}/{CANON_TABLE}": canon_md.render(canon, header),
     }
     files.update(contracts_views.render_all(spec_dir, canon, header))
+    files.update(pack_views.render_all(spec_dir, canon, header))
     return files
 
 

@@ -13,11 +13,13 @@ from pydantic import BaseModel
 from critspec.errors import ContractError, validated
 from critspec.spec.artifacts_spec import ArtifactsSpec, resolve_canon_refs
 from critspec.spec.canon_spec import CanonSpec
+from critspec.spec.packs_spec import PackSpec
 from critspec.spec.phases_spec import ALL_ROLES, PhasesSpec
 
 CANON_FILE = "canon.yaml"
 ARTIFACTS_FILE = "artifacts.yaml"
 PHASES_FILE = "phases.yaml"
+PACK_SUFFIX = ".yaml"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -46,6 +48,17 @@ def _resolved(path: Path, canon: CanonSpec) -> Any:
         return resolve_canon_refs(read_yaml(path), canon.lookup)
     except ValueError as exc:
         raise ContractError(f"{path}: {exc}") from None
+
+
+def load_packs(spec_dir: Path, canon: CanonSpec) -> dict[str, PackSpec]:
+    """Every spec/packs/<pack>.yaml, keyed by pack id (the file's stem), sorted by id."""
+    packs: dict[str, PackSpec] = {}
+    for path in sorted((spec_dir / canon.PATH["PACKS_DIR"]).glob("*" + PACK_SUFFIX)):
+        pack = parse(PackSpec, path, _resolved(path, canon))
+        if pack.id != path.stem:
+            raise ContractError(f"{path}: id {pack.id!r} differs from the file name {path.stem!r}")
+        packs[pack.id] = pack
+    return packs
 
 
 @dataclass(frozen=True)
