@@ -1,14 +1,17 @@
-"""What several runners do the same way: load the role's model and log it."""
+"""What several runners do the same way: load the role's model and log it, check it is
+the model Phase 1 calibrated, read the gstar table."""
 
 from __future__ import annotations
 
 import torch
 
 from canon import CANON
+from critspec.errors import DependencyError
 from critspec.models.device import resolve_dtype
 from critspec.models.from_config import load_entry
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
+from critspec.store.run_store import SealedRun
 
 
 def load_role_model(ctx: PhaseContext, role: str) -> LoadedModel:
@@ -19,3 +22,27 @@ def load_role_model(ctx: PhaseContext, role: str) -> LoadedModel:
         CANON.ENUM.LOG_EVENT.MODEL_LOADED, {"model_role": role, **loaded.info.to_record()}
     )
     return loaded
+
+
+def check_model_is_calibrated(
+    loaded: LoadedModel, calibration: SealedRun, mu_shape: tuple[int, ...]
+) -> None:
+    """Exit 3 unless the loaded weights are the ones Phase 1 calibrated, with mu [L, d_ff]."""
+    calibrated = calibration.record["model"]["revision"]
+    if loaded.info.revision != calibrated:
+        raise DependencyError(
+            f"model {loaded.info.model_id} is at revision {loaded.info.revision[:12]}…, but "
+            f"Phase 1 run {calibration.run_id} calibrated {calibrated[:12]}…: the weights "
+            "changed since calibration; re-run Phase 1"
+        )
+    shape = (loaded.info.n_layers, loaded.info.d_ff)
+    if tuple(mu_shape) != shape:
+        raise DependencyError(
+            f"Phase 1 run {calibration.run_id} has mu of shape {list(mu_shape)}, "
+            f"this model needs {list(shape)}: calibrate this model first"
+        )
+
+
+def gstar_table(doc: dict) -> dict[tuple[str, float], float]:
+    """(spike_def_id, target_rate) -> gstar from a gstar.json document."""
+    return {(c["spike_def_id"], c["target_rate"]): c["gstar"] for c in doc["conditions"]}

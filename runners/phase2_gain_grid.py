@@ -23,7 +23,7 @@ from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz
-from runners.common import load_role_model
+from runners.common import check_model_is_calibrated, load_role_model
 
 EVENT = CANON.ENUM.LOG_EVENT
 
@@ -53,19 +53,7 @@ def run(ctx: PhaseContext) -> None:
 
     loaded = load_role_model(ctx, ctx.model_role)
     ctx.run.model = loaded.info.to_record()
-    calibrated = calibration.record["model"]["revision"]
-    if loaded.info.revision != calibrated:
-        raise DependencyError(
-            f"model {loaded.info.model_id} is at revision {loaded.info.revision[:12]}…, but "
-            f"Phase 1 run {calibration.run_id} calibrated {calibrated[:12]}…: the weights "
-            "changed since calibration; re-run Phase 1"
-        )
-    shape = (loaded.info.n_layers, loaded.info.d_ff)
-    if stats["mu"].shape != shape:
-        raise DependencyError(
-            f"Phase 1 run {calibration.run_id} has mu of shape {list(stats['mu'].shape)}, "
-            f"this model needs {list(shape)}: calibrate this model first"
-        )
+    check_model_is_calibrated(loaded, calibration, stats["mu"].shape)
 
     [p1_slice] = calibration.record["dataset_slices"]
     token_slice = TokenSlice(slice_arrays["window_index"], slice_arrays["input_ids"])

@@ -149,6 +149,65 @@ class Phase0(_Strict):
     probe_gain: float = Field(gt=0)
 
 
+NullId = Literal[
+    CANON.ENUM.NULL_ID.TIME_PERM, CANON.ENUM.NULL_ID.CIRCULAR_SHIFT, CANON.ENUM.NULL_ID.TOKEN_SHUFFLE
+]
+Adjacency = Literal[CANON.ENUM.ADJACENCY.ADJ_4N, CANON.ENUM.ADJACENCY.ADJ_8N]
+TailAlternative = Literal[
+    CANON.ENUM.TAIL_ALTERNATIVE.LOGNORMAL, CANON.ENUM.TAIL_ALTERNATIVE.EXPONENTIAL
+]
+
+
+def _distinct(values: tuple, what: str) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must be distinct")
+
+
+class Rasters(_Strict):
+    """Phase 3: the held-out raster slice of Dataset A (DESIGN §4b)."""
+
+    dataset_role: DatasetRole
+    n_windows: int = Field(ge=1)
+
+
+class Nulls(_Strict):
+    """Phase 4: which nulls are built from the rasters (DESIGN §4b)."""
+
+    null_ids: tuple[NullId, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids(self) -> Nulls:
+        _distinct(self.null_ids, "null_ids")
+        return self
+
+
+class Analysis(_Strict):
+    """Phase 5: bootstrap, avalanche and fit settings (DESIGN §4b, §5)."""
+
+    bootstrap_reps: int = Field(ge=1)
+    ci_percentiles: tuple[float, float]
+    ci_width_max: float = Field(gt=0)
+    chi_eps: float = Field(gt=0)
+    cc_max_components_per_seq: int = Field(ge=1)
+    crackling_min_points: int = Field(ge=2)
+    crackling_d_range_min: int = Field(ge=1)
+    crackling_d_range_max: int = Field(ge=1)
+    tail_fit_min_tail_samples: int = Field(ge=1)
+    adjacencies: tuple[Adjacency, ...] = Field(min_length=1)
+    tail_alternatives: tuple[TailAlternative, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Analysis:
+        lo, hi = self.ci_percentiles
+        if not 0 <= lo < hi <= 100:
+            raise ValueError("ci_percentiles must be (low, high) with 0 <= low < high <= 100")
+        if self.crackling_d_range_min > self.crackling_d_range_max:
+            raise ValueError("crackling_d_range_min must not exceed crackling_d_range_max")
+        _distinct(self.adjacencies, "adjacencies")
+        _distinct(self.tail_alternatives, "tail_alternatives")
+        return self
+
+
 class PipelineFile(_Strict):
     profile: Profile
     models_file: Path
@@ -158,3 +217,6 @@ class PipelineFile(_Strict):
     gain_grid: GainGrid
     select_gstar: SelectGstar
     phase0: Phase0
+    rasters: Rasters
+    nulls: Nulls
+    analysis: Analysis

@@ -8,7 +8,13 @@ from canon import CANON
 from critspec.config.resolve import ResolvedConfig
 from critspec.data.sources import load_texts
 from critspec.data.tokenizer import tokenizer_sha256
-from critspec.data.windows import TokenSlice, sample_windows, slice_sha256, tokenize_concat
+from critspec.data.windows import (
+    TokenSlice,
+    sample_heldout_windows,
+    sample_windows,
+    slice_sha256,
+    tokenize_concat,
+)
 
 
 def calibration_slice(config: ResolvedConfig, tokenizer: Any) -> tuple[TokenSlice, dict[str, Any]]:
@@ -17,14 +23,35 @@ def calibration_slice(config: ResolvedConfig, tokenizer: Any) -> tuple[TokenSlic
     tokens = tokenize_concat(load_texts(entry), tokenizer)
     name = CANON.ENUM.SLICE_NAME.CALIBRATION
     token_slice = sample_windows(tokens, cal.seq_len_tokens, cal.n_windows, cal.dataset_role, name)
+    return token_slice, slice_record(token_slice, cal.dataset_role, name, entry.SOURCE, tokenizer)
+
+
+def raster_slice(
+    config: ResolvedConfig, tokenizer: Any, exclude: Any
+) -> tuple[TokenSlice, dict[str, Any]]:
+    """Phase 3's held-out slice: windows of the same cut as the calibration slice, never
+    one of `exclude` (the calibration slice's window indices) (DESIGN §4b)."""
+    cal, ras = config.pipeline.calibration, config.pipeline.rasters
+    entry = config.dataset_entry(ras.dataset_role)
+    tokens = tokenize_concat(load_texts(entry), tokenizer)
+    name = CANON.ENUM.SLICE_NAME.RASTERS
+    token_slice = sample_heldout_windows(
+        tokens, cal.seq_len_tokens, ras.n_windows, ras.dataset_role, name, exclude
+    )
+    return token_slice, slice_record(token_slice, ras.dataset_role, name, entry.SOURCE, tokenizer)
+
+
+def slice_record(
+    token_slice: TokenSlice, dataset_role: str, name: str, source: str, tokenizer: Any
+) -> dict[str, Any]:
+    """The run record's entry for a slice: its identity and its sha256."""
     tok_hash = tokenizer_sha256(tokenizer)
-    record = {
-        "dataset_role": cal.dataset_role,
+    return {
+        "dataset_role": dataset_role,
         "slice_name": name,
-        "source": entry.SOURCE,
+        "source": source,
         "n_windows": token_slice.n_windows,
         "seq_len_tokens": token_slice.seq_len,
         "slice_sha256": slice_sha256(token_slice, tok_hash),
         "tokenizer_sha256": tok_hash,
     }
-    return token_slice, record
