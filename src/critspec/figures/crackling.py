@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from critspec.figures.render import (
     PANEL_KEYS,
+    figure_legend,
     figure_style,
     line_with_band,
     no_data,
@@ -54,5 +55,5 @@ def crackling_gamma(crackling_df: pd.DataFrame) -> Figure:
                 ax.set_title(f"{panel_title(sd, r)}, {adjacency}")
                 ax.set_xlabel("MLP gain g")
                 ax.set_ylabel("gamma")
-                ax.legend(loc="best")
-    return fig
+        figure_legend(fig)
+        return fig

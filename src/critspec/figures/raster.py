@@ -13,6 +13,7 @@ from critspec.errors import ContractError
 from critspec.figures.render import (
     PANEL_H,
     PANEL_W,
+    figure_legend,
     figure_style,
     new_figure,
     no_data,
@@ -127,5 +128,5 @@ def rate_match(raster_rates_df: pd.DataFrame, conditions_df: pd.DataFrame) -> Fi
             ax.set_xlabel("target rate r_star")
             ax.set_ylabel("achieved rate (out of sample)")
             ax.set_title(sd)
-            ax.legend(loc="upper left")
+        figure_legend(fig)
     return fig

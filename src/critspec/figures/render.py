@@ -52,6 +52,7 @@ PDF_METADATA = {
     "ModDate": None,
 }
 NO_DATA = "no data"
+LEGEND_MAX_COLUMNS = 6
 BAND_ALPHA = 0.25
 BASELINE_STYLE = {"color": "0.4", "linestyle": ":", "linewidth": 1.0}
 GSTAR_STYLE = {"color": "tab:red", "linestyle": "--", "linewidth": 1.0}
@@ -158,3 +159,18 @@ def mark_gains(ax: Axes, group: pd.DataFrame) -> None:
     ):
         for x in g[group[flag].to_numpy(dtype=bool)]:
             ax.axvline(x, label=label, **style)
+
+
+def figure_legend(fig: Figure) -> None:
+    """One legend for the whole figure below its panels, each label once (first wins)."""
+    entries: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="outside lower center",
+            ncols=min(len(entries), LEGEND_MAX_COLUMNS),
+        )

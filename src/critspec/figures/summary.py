@@ -18,6 +18,7 @@ from critspec.errors import ContractError
 from critspec.figures.render import (
     GSTAR_STYLE,
     PANEL_KEYS,
+    figure_legend,
     figure_style,
     line_with_band,
     mark_gains,
@@ -75,7 +76,7 @@ def b_curves(summary: pd.DataFrame) -> Figure:
         for _, _, (ax,) in cells:
             ax.axhline(CRITICAL_B_TOT, **REFERENCE_STYLE)
             ax.set_ylabel("branching ratio b")
-            ax.legend(loc="best")
+        figure_legend(fig)
     return fig
 
 
@@ -87,7 +88,7 @@ def delta_b_nulls(summary: pd.DataFrame, suffixes: Sequence[str]) -> Figure:
         for _, _, (ax,) in cells:
             ax.axhline(0.0, **REFERENCE_STYLE)
             ax.set_ylabel("delta b_tot (real - null)")
-            ax.legend(loc="best")
+        figure_legend(fig)
     return fig
 
 
@@ -97,6 +98,7 @@ def chi_over_g(summary: pd.DataFrame) -> Figure:
         fig, cells = _bands(summary, (CHI,), (CHI,), chi_over_g.__name__)
         for _, _, (ax,) in cells:
             ax.set_ylabel("chi = Var(Y) / Mean(Y)")
+        figure_legend(fig)
     return fig
 
 
@@ -134,5 +136,5 @@ def gstar_selection(summary: pd.DataFrame, gstar_rows: pd.DataFrame, tie_tol_abs
             ax.set_title(panel_title(sd, r))
             ax.set_xlabel("MLP gain g")
             ax.set_ylabel(f"|{B_TOT} - 1|")
-            ax.legend(loc="best")
+        figure_legend(fig)
     return fig
