@@ -37,14 +37,16 @@ def _ci(d: dict, name: str, value: float) -> None:
 
 
 def summary_table(
-    nan_at: dict[str, list[int]] | None = None, spike_def_ids: list[str] = SPIKE_DEF_IDS
+    nan_at: dict[str, list[int]] | None = None,
+    spike_def_ids: list[str] = SPIKE_DEF_IDS,
+    rates: list[float] = RATES,
 ) -> pd.DataFrame:
     """One row per (sd, r, g) in key order; statistic s at row i of a panel is
     k + 0.1 * i + 0.01 * panel (k differs per statistic). nan_at[column] -> row numbers."""
     rows = []
     panel = 0
     for sd in spike_def_ids:
-        for r in RATES:
+        for r in rates:
             for i, g in enumerate(GAINS):
                 d = {
                     "spike_def_id": sd,
@@ -95,7 +97,9 @@ def gstar_rows(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def crackling_table(
-    nan_at: dict[str, list[int]] | None = None, spike_def_ids: list[str] = SPIKE_DEF_IDS
+    nan_at: dict[str, list[int]] | None = None,
+    spike_def_ids: list[str] = SPIKE_DEF_IDS,
+    rates: list[float] = RATES,
 ) -> pd.DataFrame:
     """One row per (sd, r, g, adjacency) in key order, interface column order;
     gamma_fit = 1.5 + 0.05 i + 0.2 a, gamma_pred = 2.0 - 0.05 i + 0.2 a (i the gain index,
@@ -103,7 +107,7 @@ def crackling_table(
     rows = []
     cond_id = 0
     for sd in spike_def_ids:
-        for r in RATES:
+        for r in rates:
             for i, g in enumerate(GAINS):
                 for a, adjacency in enumerate(ADJACENCIES):
                     d = {
@@ -160,14 +164,16 @@ def raster_seq() -> tuple[np.ndarray, tuple[int, int, int, int]]:
     return A, (1, 2, 5, 11)
 
 
-def all_figures(spike_def_ids: list[str] = SPIKE_DEF_IDS) -> dict[str, object]:
+def all_figures(
+    spike_def_ids: list[str] = SPIKE_DEF_IDS, rates: list[float] = RATES
+) -> dict[str, object]:
     """Every Phase 5 figure of the hand tables, by its CANON.OUTPUT.FIGURE key."""
-    summary = summary_table(nan_at={"b_tot": [2]}, spike_def_ids=spike_def_ids)
-    rates, conditions = rate_tables()
+    summary = summary_table(nan_at={"b_tot": [2]}, spike_def_ids=spike_def_ids, rates=rates)
+    raster_rates, conditions = rate_tables()
     A, box = raster_seq()
     return {
         "RASTER_EXAMPLE": figures.raster_example(A, box, "sequence 0"),
-        "RATE_MATCH": figures.rate_match(rates, conditions),
+        "RATE_MATCH": figures.rate_match(raster_rates, conditions),
         "B_CURVES": figures.b_curves(summary),
         "DELTA_B_NULLS": figures.delta_b_nulls(summary, SUFFIXES),
         "GSTAR_SELECTION": figures.gstar_selection(
@@ -175,13 +181,15 @@ def all_figures(spike_def_ids: list[str] = SPIKE_DEF_IDS) -> dict[str, object]:
         ),
         "CHI_OVER_G": figures.chi_over_g(summary),
         "CRACKLING_GAMMA": figures.crackling_gamma(
-            crackling_table(nan_at={"gamma_fit": [4]}, spike_def_ids=spike_def_ids)
+            crackling_table(nan_at={"gamma_fit": [4]}, spike_def_ids=spike_def_ids, rates=rates)
         ),
     }
 
 
-def write_all(out_dir: Path, spike_def_ids: list[str] = SPIKE_DEF_IDS) -> None:
+def write_all(
+    out_dir: Path, spike_def_ids: list[str] = SPIKE_DEF_IDS, rates: list[float] = RATES
+) -> None:
     """Save every figure under out_dir with its CANON basenames."""
-    for key, fig in all_figures(spike_def_ids).items():
+    for key, fig in all_figures(spike_def_ids, rates).items():
         png, pdf = getattr(CANON.OUTPUT.FIGURE, key)
         figures.save_figure(fig, out_dir / png, out_dir / pdf)
