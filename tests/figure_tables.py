@@ -28,6 +28,7 @@ ADJACENCIES = sorted([CANON.ENUM.ADJACENCY.ADJ_4N, CANON.ENUM.ADJACENCY.ADJ_8N])
 GSTAR_INDEX = 3
 N_LAYERS = 4
 HALF_WIDTH = 0.05
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
 def _ci(d: dict, name: str, value: float) -> None:
@@ -63,14 +64,14 @@ def summary_table(
                 base = 0.1 * i + 0.01 * panel
                 _ci(d, "b_time", 0.2 + base)
                 _ci(d, "b_depth", 0.3 + base)
-                _ci(d, "b_tot", 0.5 + 2 * base)
+                _ci(d, B_TOT, 0.5 + 2 * base)
                 for k, s in enumerate(SUFFIXES):
                     d[f"b_tot_{s}"] = 0.4 + base
                     d[f"delta_b_time_{s}"] = 0.05 * k
                     d[f"delta_b_depth_{s}"] = 0.05 * k
                     _ci(d, f"delta_b_tot_{s}", 0.1 * (k + 1) + base)
                 _ci(d, "chi", 2.0 + 3 * base)
-                d["m_mr"] = 0.9
+                d["m_mr"] = 0.6 + base
                 d["m_mr_reason"] = None
                 rows.append(d)
             panel += 1
@@ -168,7 +169,7 @@ def all_figures(
     spike_def_ids: list[str] = SPIKE_DEF_IDS, rates: list[float] = RATES
 ) -> dict[str, object]:
     """Every Phase 5 figure of the hand tables, by its CANON.OUTPUT.FIGURE key."""
-    summary = summary_table(nan_at={"b_tot": [2]}, spike_def_ids=spike_def_ids, rates=rates)
+    summary = summary_table(nan_at={B_TOT: [2]}, spike_def_ids=spike_def_ids, rates=rates)
     raster_rates, conditions = rate_tables()
     A, box = raster_seq()
     return {
