@@ -28,6 +28,8 @@ DPI = 100
 # One panel is PANEL_W x PANEL_H inches; a figure of R x C panels is C*PANEL_W x R*PANEL_H.
 PANEL_W = 3.6
 PANEL_H = 2.7
+# matplotlib's font list puts its bundled fonts before system ones and keeps the first of
+# equal matches, so this name resolves to mpl-data/fonts/ttf/DejaVuSans.ttf everywhere.
 FONT_FAMILY = "DejaVu Sans"
 STYLE = {
     "font.family": ["sans-serif"],
@@ -73,6 +75,7 @@ def new_figure(
     with an Agg canvas; axes as a 2-D array."""
     size = figsize or (ncols * PANEL_W, nrows * PANEL_H)
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    # Attaching the canvas selects Agg for this figure alone; pyplot's backend is untouched.
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
@@ -114,7 +117,7 @@ def panel_grid(
         return fig, []
     sds = sorted(df["spike_def_id"].astype(str).unique())
     rates = sorted(float(r) for r in df["target_rate"].unique())
-    fig, axes = new_figure(max(len(sds), 1), max(len(rates), 1) * ncols_per_panel)
+    fig, axes = new_figure(len(sds), len(rates) * ncols_per_panel)
     used = np.zeros(axes.shape, dtype=bool)
     out = []
     for (sd, r), group in df.groupby(list(PANEL_KEYS), sort=True):
