@@ -1,0 +1,59 @@
+"""Crackling-noise figure: gamma_fit against gamma_pred = (alpha_D - 1)/(tau_S - 1) over g
+(DESIGN §4b Phase 5, "Crackling noise" and "Figures"; crackling table of the interfaces).
+
+One panel per (spike_def_id, target_rate) and adjacency; failed fits are NaN and draw as
+gaps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from critspec.figures.render import (
+    PANEL_KEYS,
+    figure_legend,
+    figure_style,
+    line_with_band,
+    no_data,
+    panel_grid,
+    panel_title,
+    require_columns,
+    values,
+)
+
+GAMMAS = ("gamma_fit", "gamma_pred")
+CI_COLUMNS = tuple(c for n in GAMMAS for c in (n, f"{n}_ci_low", f"{n}_ci_high"))
+
+
+def crackling_gamma(crackling_df: pd.DataFrame) -> Figure:
+    """gamma_fit and gamma_pred with CI bands over g, one panel per (sd, r, adjacency);
+    adjacencies side by side in key order."""
+    require_columns(
+        crackling_df,
+        (*PANEL_KEYS, "g", "adjacency", *CI_COLUMNS),
+        crackling_gamma.__name__,
+        "crackling",
+    )
+    adjacencies = sorted(crackling_df["adjacency"].astype(str).unique())
+    with figure_style():
+        fig, cells = panel_grid(crackling_df, ncols_per_panel=max(len(adjacencies), 1))
+        for (sd, r), group, axes in cells:
+            for ax, adjacency in zip(axes, adjacencies, strict=True):
+                rows = group[group["adjacency"].astype(str) == adjacency]
+                g = values(rows, "g")
+                drawn = False
+                for name in GAMMAS:
+                    y, lo, hi = (
+                        values(rows, c) for c in (name, f"{name}_ci_low", f"{name}_ci_high")
+                    )
+                    line_with_band(ax, g, y, lo, hi, name)
+                    drawn |= bool(np.isfinite(y).any())
+                if not drawn:
+                    no_data(ax)
+                ax.set_title(f"{panel_title(sd, r)}, {adjacency}")
+                ax.set_xlabel("MLP gain g")
+                ax.set_ylabel("gamma")
+        figure_legend(fig)
+        return fig
