@@ -12,6 +12,8 @@ class CANON:
         CONFIG_PIPELINE = 'configs/pipeline.yaml'
         CONFIG_MODELS = 'configs/models.yaml'
         CONFIG_DATASETS = 'configs/datasets.yaml'
+        CONFIG_MODELS_INCLUDE = 'models.yaml'
+        CONFIG_DATASETS_INCLUDE = 'datasets.yaml'
         CONFIG_PAPER_PIPELINE = 'configs/paper_scale/pipeline.yaml'
         CONFIG_PAPER_MODELS = 'configs/paper_scale/models.yaml'
         CONFIG_PAPER_DATASETS = 'configs/paper_scale/datasets.yaml'
@@ -33,6 +35,7 @@ class CANON:
             PHASE2_GAIN_GRID = 'phase2-gain-grid'
             PHASE2_SELECT_GSTAR = 'phase2-select-gstar'
             RUN_ALL = 'run-all'
+            GC = 'gc'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -49,6 +52,7 @@ class CANON:
             CONTRACT = 2
             DEPENDENCY = 3
             RUN_EXISTS = 4
+            INTERRUPTED = 130
     class ENUM:
         class MODEL_ROLE:
             INSTRUCT = 'INSTRUCT'
@@ -165,6 +169,10 @@ class CANON:
         RUN_HASH_LEN = 12
         R_STAR_MEAN_REL_TOL = 1e-09
         NPZ_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+        YAML_MAX_ALIASES = 8
+        DOC_MAX_DEPTH = 64
+        CONFIG_MAX_BYTES = 1048576
+        NPZ_MAX_BYTES = 1073741824
     class PROFILE:
         class EMBEDDED_DEFAULT:
             SEQ_LEN_TOKENS = 64

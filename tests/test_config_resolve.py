@@ -69,7 +69,7 @@ def test_wrong_type_names_file_and_key(tmp_path: Path) -> None:
 
 
 def test_error_in_included_file_names_that_file(tmp_path: Path) -> None:
-    models = tmp_path / "models.yaml"
+    models = tmp_path / CANON.PATH.CONFIG_MODELS_INCLUDE
     models.write_text(
         yaml.safe_dump({"models": [{"role": "CANON.ENUM.MODEL_ROLE.BASE", "entry": {"SOURCE": 3}}]})
     )

@@ -36,7 +36,7 @@ def vocab_size() -> int:
 
 def configs_for(tmp_path: Path, model_dir: Path) -> Path:
     """The shipped pipeline with only models.yaml replaced by a local-directory entry."""
-    models = tmp_path / "models.yaml"
+    models = tmp_path / CANON.PATH.CONFIG_MODELS_INCLUDE
     entry = {"SOURCE": "CANON.ENUM.MODEL_SOURCE.LOCAL_DIR", "PATH": str(model_dir)}
     models.write_text(
         yaml.safe_dump({"models": [{"role": "CANON.ENUM.MODEL_ROLE.INSTRUCT", "entry": entry}]})
