@@ -6,6 +6,7 @@ the specific type with a message that says what failed, where, and what to do.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +31,30 @@ class ConfigError(CritspecError):
     """A config file is malformed, has unknown keys or unresolved references."""
 
     exit_code = CANON.CLI.EXIT.CONTRACT
+
+
+class InputError(CritspecError):
+    """A path given to critspec cannot be used: missing, the wrong kind, unwritable, too long."""
+
+    exit_code = CANON.CLI.EXIT.CONTRACT
+
+
+def writable_dir(path: Path, what: str) -> Path:
+    """`path` as an existing directory critspec can write into, created if absent."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: the {what} is a file, not a directory; pass a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".{CANON.PROJECT.NAME}_write_probe.{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except (NotADirectoryError, FileExistsError):
+        raise InputError(f"{path}: the {what} lies under a file; pass a directory path") from None
+    except OSError as exc:
+        raise InputError(
+            f"{path}: the {what} is not usable ({exc.strerror}); pass a writable directory"
+        ) from None
+    return path
 
 
 class CheckFailed(CritspecError):

@@ -15,12 +15,13 @@ from typing import Any
 from canon import CANON
 from critspec.config.canonical import canonical_bytes, config_sha256
 from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
-from critspec.errors import ConfigError, DependencyError
+from critspec.errors import ConfigError, ContractError, DependencyError
 from critspec.runtime import configure_determinism
 from critspec.spec.load import Spec, project_spec
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store.hashing import sha256_file
 from critspec.store.run_store import RunBuilder, SealedRun, content_run_id, open_run
+from critspec.validate.run import check_run_name
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,10 @@ def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
     found = {}
     for dep in inv.phase.consumes:
         if inv.options.from_run is not None:
+            try:
+                check_run_name(inv.options.from_run, "--from")
+            except ContractError as exc:
+                raise DependencyError(str(exc)) from None
             run_dir = inv.options.runs_dir / inv.options.from_run
         else:
             up = inv.for_phase(dep.phase)
@@ -125,6 +130,12 @@ def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
         run = SealedRun.open(run_dir)
         if run.record["phase_id"] != inv.spec.phases.by_key(dep.phase).id:
             raise DependencyError(f"{run_dir}: is a {run.record['phase_id']} run, not {dep.phase}")
+        role = inv.options.model_role if inv.phase.per_model_role else None
+        if role is not None and run.record["model_role"] not in (None, role):
+            raise DependencyError(
+                f"{run_dir}: is a run for model role {run.record['model_role']}, not {role}; "
+                f"pass --from a {role} run or --model-role {run.record['model_role']}"
+            )
         found[dep.phase] = run
     return found
 
@@ -149,10 +160,18 @@ class PhaseContext:
 def describe(inv: Invocation) -> dict[str, Any]:
     """What --dry-run prints: the run it would create and what it would read."""
     doc = inv.config_doc()
+    if inv.external:
+        run_id = None
+    elif inv.options.from_run is not None:  # the id execute() seals: upstream ids from --from
+        upstream = upstream_runs(inv)
+        ids = [upstream[dep.phase].run_id for dep in inv.phase.consumes]
+        run_id = content_run_id(inv.phase.stage_tag, canonical_bytes(doc), ids)
+    else:
+        run_id = planned_run_id(inv)
     return {
         "phase_id": inv.phase.id,
         "model_role": inv.options.model_role,
-        "run_id": planned_run_id(inv) if not inv.external else None,
+        "run_id": run_id,
         "config_sha256": config_sha256(doc),
         "consumes": [dep.phase for dep in inv.phase.consumes],
         "runs_dir": str(inv.options.runs_dir),

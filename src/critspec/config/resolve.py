@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from canon import CANON
-
 from critspec.config.canon_refs import resolve_refs
 from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
 from critspec.errors import ConfigError, CritspecError, validated
