@@ -7,6 +7,7 @@ the specific type with a message that says what failed, where, and what to do.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +38,23 @@ class InputError(CritspecError):
     """A path given to critspec cannot be used: missing, the wrong kind, unwritable, too long."""
 
     exit_code = CANON.CLI.EXIT.CONTRACT
+
+
+def regular_file(path: Path, what: str, error: type[CritspecError] = InputError) -> int:
+    """The size of `path`, which must be a regular file (not a directory, FIFO or device).
+
+    Checked with stat before opening: opening a FIFO would block.
+    """
+    try:
+        mode = path.stat()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(mode.st_mode):
+        kind = "a directory" if stat.S_ISDIR(mode.st_mode) else "not a regular file"
+        raise error(f"{path}: {what} is {kind}; pass a file")
+    return mode.st_size
 
 
 def writable_dir(path: Path, what: str) -> Path:

@@ -10,7 +10,6 @@ read with the bounded YAML loader (duplicate keys and alias bombs refused).
 
 from __future__ import annotations
 
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,27 +19,10 @@ from pydantic import BaseModel
 from canon import CANON
 from critspec.config.canon_refs import resolve_refs
 from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
-from critspec.errors import ConfigError, CritspecError, validated
+from critspec.errors import ConfigError, regular_file, validated
 from critspec.store.writers import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def regular_file(path: Path, what: str, error: type[CritspecError] = ConfigError) -> int:
-    """The size of `path`, which must be a regular file (not a directory, FIFO or device).
-
-    Checked with stat before opening: opening a FIFO would block.
-    """
-    try:
-        mode = path.stat()
-    except FileNotFoundError:
-        raise error(f"{path}: {what} not found") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    if not stat.S_ISREG(mode.st_mode):
-        kind = "a directory" if stat.S_ISDIR(mode.st_mode) else "not a regular file"
-        raise error(f"{path}: {what} is {kind}; pass a file")
-    return mode.st_size
 
 
 def read_config_file(path: Path) -> Any:

@@ -4,7 +4,9 @@ A run is built in a temporary sibling directory, every artifact is validated
 against its contract and indexed with its sha256, the record is validated
 against its schema, files are made read-only, and only then is the directory
 renamed into place. A run that fails leaves no sealed run: its partial
-directory is kept beside the runs as `.failed_<run_id>` with its log.
+directory is kept beside the runs as `.failed_<run_id>` with its log. A process
+killed outright leaves `.tmp_<run_id>.<pid>`. Neither is ever read as a run;
+`critspec gc` lists them and, with --yes, removes them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import numpy as np
 
 from canon import CANON
 from critspec.config.canonical import canonical_bytes, config_sha256
-from critspec.errors import ContractError, DependencyError, RunExistsError, writable_dir
+from critspec.errors import (
+    ContractError,
+    DependencyError,
+    InputError,
+    RunExistsError,
+    writable_dir,
+)
 from critspec.runtime import code_version, determinism_flags, package_versions
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store import writers
@@ -344,3 +352,44 @@ def _keep_failed(work_dir: Path, failed: Path) -> None:
         _make_writable(failed)
         shutil.rmtree(failed)
     os.rename(work_dir, failed)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A `.tmp_` or `.failed_` directory in a runs directory; never a sealed run."""
+
+    path: Path
+    building: bool  # a temporary whose process is still alive
+
+
+def _alive(pid_text: str) -> bool:
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def leftovers(runs_dir: Path) -> list[Leftover]:
+    """Unfinished runs directly inside `runs_dir`: temporaries of live or dead processes
+    (named `<TMP_RUN_PREFIX><run_id>.<pid>`) and kept failed attempts."""
+    if not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: no such runs directory")
+    out = []
+    for path in sorted(runs_dir.iterdir()):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if path.name.startswith(CANON.PATH.TMP_RUN_PREFIX):
+            out.append(Leftover(path, _alive(path.suffix.lstrip("."))))
+        elif path.name.startswith(CANON.PATH.FAILED_RUN_PREFIX):
+            out.append(Leftover(path, False))
+    return out
+
+
+def remove_leftover(leftover: Leftover) -> None:
+    _make_writable(leftover.path)
+    shutil.rmtree(leftover.path)
