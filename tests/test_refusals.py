@@ -121,7 +121,7 @@ def _duplicate_columns(tmp: Path) -> list[str]:
 
 
 def _sealed(tmp: Path) -> Path:
-    return produce(tmp / "runs")
+    return produce(tmp / "store")
 
 
 def _tmp_leftover(tmp: Path) -> list[str]:
@@ -168,7 +168,7 @@ def _unindexed_file(tmp: Path) -> list[str]:
 def _upstream_rewritten(tmp: Path) -> list[str]:
     """The upstream artifact altered together with its own record's index."""
     up = _sealed(tmp)
-    down = consume(tmp / "runs", up)
+    down = consume(tmp / "store", up)
     results = _writable(_writable(up) / CANON.OUTPUT.SUBDIR.RESULTS)
     target = _writable(results / CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE)
     arrays = writers.read_npz(target)
@@ -198,7 +198,7 @@ def _from_escape(tmp: Path) -> list[str]:
         "--runs-dir",
         str(other),
         "--from",
-        f"../runs/{sealed.name}",
+        f"../store/{sealed.name}",
         "--dry-run",
     ]
 
@@ -214,13 +214,13 @@ def _phase0_runs_dir(runs_dir: Path) -> list[str]:
 
 
 def _runs_dir_file(tmp: Path) -> list[str]:
-    (tmp / "runs").write_text("")
-    return _phase0_runs_dir(tmp / "runs")
+    (tmp / "store").write_text("")
+    return _phase0_runs_dir(tmp / "store")
 
 
 def _runs_dir_under_file(tmp: Path) -> list[str]:
     (tmp / "plain").write_text("")
-    return _phase0_runs_dir(tmp / "plain" / "runs")
+    return _phase0_runs_dir(tmp / "plain" / "store")
 
 
 def _error(call: Callable[[], object]) -> CritspecError:
@@ -272,7 +272,7 @@ def _canon_cycle(tmp: Path) -> CritspecError:
 
 def _interrupted(tmp: Path) -> list[str]:
     """Ctrl-C while the run directory is being set up (see the monkeypatch in the test)."""
-    return _phase0_runs_dir(tmp / "runs")
+    return _phase0_runs_dir(tmp / "store")
 
 
 LONG_NAME = "x" * 300
@@ -343,7 +343,7 @@ CASES = [
     ),
     Case("validate-run on a symlinked run directory", EXIT.CONTRACT, "symlink", _symlinked_run),
     Case(
-        "config_resolved.yaml altered",
+        f"{CANON.OUTPUT.CONFIG_RESOLVED} altered",
         EXIT.CONTRACT,
         "resolved config was altered",
         _altered_config,
