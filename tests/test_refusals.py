@@ -101,6 +101,14 @@ def _npz_bomb(tmp: Path) -> list[str]:
     return _validate(STATS, path, *STATS_BINDS)
 
 
+def _npz_newline_member(tmp: Path) -> list[str]:
+    """A member name with a newline: the message must stay one line."""
+    path = tmp / "stats.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("bad\nname" + writers.NPY_SUFFIX, b"not an array")
+    return _validate(STATS, path, *STATS_BINDS)
+
+
 def _deep_json(tmp: Path) -> list[str]:
     path = tmp / CANON.OUTPUT.ARTIFACT.GSTAR
     path.write_text("[" * 100_000 + "]" * 100_000)
@@ -314,6 +322,12 @@ CASES = [
         EXIT.CONTRACT,
         "shape [2048, 4096]",
         _npz_bomb,
+    ),
+    Case(
+        "NPZ member named with a newline, holding garbage",
+        EXIT.CONTRACT,
+        "not a valid .npy",
+        _npz_newline_member,
     ),
     Case("JSON nested deeper than any contract", EXIT.CONTRACT, "nested deeper", _deep_json),
     Case("JSON artifact not UTF-8", EXIT.CONTRACT, "not UTF-8", _json_not_utf8),

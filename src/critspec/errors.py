@@ -17,9 +17,20 @@ from canon import CANON
 
 
 class CritspecError(Exception):
-    """Base class: a failure the user can act on."""
+    """Base class: a failure the user can act on.
+
+    The message is kept on one line whatever it quotes (a file name or value read from a
+    hostile file may hold newlines or control characters): those are escaped.
+    """
 
     exit_code: int = CANON.CLI.EXIT.BUG
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_printable(str(message)))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ContractError(CritspecError):

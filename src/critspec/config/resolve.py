@@ -26,7 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_config_file(path: Path) -> Any:
-    size = regular_file(path, "config file")
+    size = regular_file(path, "config file", ConfigError)
     if size == 0:
         raise ConfigError(f"{path}: config file is empty")
     if size > CANON.CONST.CONFIG_MAX_BYTES:

@@ -261,7 +261,7 @@ def npz_headers(path: Path) -> dict[str, NpyHeader]:
                     raise ContractError(f"{path}: member {info.filename!r} is not a .npy array")
                 out[info.filename[: -len(NPY_SUFFIX)]] = _npy_header(path, zf, info)
             return out
-    except _ZIP_ERRORS as exc:
+    except (*_ZIP_ERRORS, ValueError) as exc:  # ValueError: e.g. a non-UTF-8 member name
         raise ContractError(f"{path}: not a valid NPZ (zip) file ({exc})") from None
 
 
@@ -301,7 +301,7 @@ def read_parquet(path: Path) -> pa.Table:
                 f"{path}: duplicate column name {duplicates[0]!r}; each column must be unique"
             )
         return pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. a non-UTF-8 name
         raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None
 
 

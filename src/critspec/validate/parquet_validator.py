@@ -26,6 +26,15 @@ KEY_FLOAT_RTOL = 4 * np.finfo(np.float64).eps
 
 def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> None:
     table = read_parquet(path)
+    try:
+        _validate_table(path, table, contract, b, cid)
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. invalid UTF-8 in a string
+        raise ContractError(f"{path}: unreadable values ({exc})") from None
+
+
+def _validate_table(
+    path: Path, table: pa.Table, contract: dict[str, Any], b: Bindings, cid: str
+) -> None:
     cols = contract["columns"]
     names = [c["name"] for c in cols]
     missing = [n for n in names if n not in table.column_names]
