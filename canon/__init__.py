@@ -12,6 +12,8 @@ class CANON:
         CONFIG_PIPELINE = 'configs/pipeline.yaml'
         CONFIG_MODELS = 'configs/models.yaml'
         CONFIG_DATASETS = 'configs/datasets.yaml'
+        CONFIG_MODELS_INCLUDE = 'models.yaml'
+        CONFIG_DATASETS_INCLUDE = 'datasets.yaml'
         CONFIG_PAPER_PIPELINE = 'configs/paper_scale/pipeline.yaml'
         CONFIG_PAPER_MODELS = 'configs/paper_scale/models.yaml'
         CONFIG_PAPER_DATASETS = 'configs/paper_scale/datasets.yaml'
@@ -37,6 +39,7 @@ class CANON:
             PHASE4_RUN_NULLS = 'phase4-run-nulls'
             PHASE5_ANALYZE = 'phase5-analyze'
             RUN_ALL = 'run-all'
+            GC = 'gc'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -62,6 +65,7 @@ class CANON:
             CONTRACT = 2
             DEPENDENCY = 3
             RUN_EXISTS = 4
+            INTERRUPTED = 130
     class ENUM:
         class MODEL_ROLE:
             INSTRUCT = 'INSTRUCT'
@@ -254,6 +258,10 @@ class CANON:
         CRACKLING_D_RANGE_MIN = 3
         CRACKLING_D_RANGE_MAX = 64
         TAIL_FIT_MIN_TAIL_SAMPLES = 100
+        YAML_MAX_ALIASES = 8
+        DOC_MAX_DEPTH = 64
+        CONFIG_MAX_BYTES = 1048576
+        NPZ_MAX_BYTES = 1073741824
     class PROFILE:
         class EMBEDDED_DEFAULT:
             SEQ_LEN_TOKENS = 64

@@ -16,13 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from critspec.events.rasters import extract_rasters, raster_conditions
 from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.from_config import raster_slice
 from critspec.data.windows import check_disjoint
-from critspec.events.rasters import raster_conditions
-from critspec.events.rasters import extract_rasters
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz, read_parquet
@@ -102,7 +101,11 @@ def run(ctx: PhaseContext) -> None:
     max_err = float(rates["abs_err"].max())
     ctx.run.log.event(
         EVENT.CHECK,
-        {"check_id": CHECK.OOS_RATE, "max_abs_err": max_err, "mean_abs_err": float(rates["abs_err"].mean())},
+        {
+            "check_id": CHECK.OOS_RATE,
+            "max_abs_err": max_err,
+            "mean_abs_err": float(rates["abs_err"].mean()),
+        },
     )
     ctx.run.write_npz(
         "raster_slice",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from critspec.events.rasters import extract_rasters, raster_conditions
 
 from canon import CANON
 from critspec.errors import DependencyError
@@ -24,7 +25,6 @@ from critspec.events.null import (
     shuffle_interior_tokens,
     time_permute_rasters,
 )
-from critspec.events.rasters import extract_rasters, raster_conditions
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_npz, read_parquet

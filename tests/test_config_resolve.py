@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_wrong_type_names_file_and_key(tmp_path: Path) -> None:
 
 
 def test_error_in_included_file_names_that_file(tmp_path: Path) -> None:
-    models = tmp_path / "models.yaml"
+    models = tmp_path / CANON.PATH.CONFIG_MODELS_INCLUDE
     models.write_text(
         yaml.safe_dump({"models": [{"role": "CANON.ENUM.MODEL_ROLE.BASE", "entry": {"SOURCE": 3}}]})
     )
@@ -132,3 +133,26 @@ def test_paper_scale_config_resolves_and_plans_offline(
     assert main(argv) == CANON.CLI.EXIT.OK
     assert CANON.OUTPUT.STAGE_TAG.PHASE2_SELECT_GSTAR in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("pipeline", [CANON.PATH.CONFIG_PIPELINE, CANON.PATH.CONFIG_PAPER_PIPELINE])
+@pytest.mark.parametrize("form", ["absolute", "relative"])
+def test_shipped_configs_load_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: str, form: str
+) -> None:
+    """Includes resolve beside the including file; a stray ./configs/ cannot override them."""
+    stray = tmp_path / CANON.PATH.CONFIG_MODELS
+    stray.parent.mkdir(parents=True)
+    stray.write_text("models: [this is not a models file]\n")
+    (tmp_path / CANON.PATH.CONFIG_DATASETS).write_text("datasets: 3\n")
+    (tmp_path / CANON.PATH.CONFIG_PAPER_MODELS).parent.mkdir(parents=True)
+    (tmp_path / CANON.PATH.CONFIG_PAPER_MODELS).write_text("models: 3\n")
+    monkeypatch.chdir(tmp_path)
+    target = project_root() / pipeline
+    path = target if form == "absolute" else Path(os.path.relpath(target, tmp_path))
+    config = load_config(path)
+    expected = yaml.safe_load((target.parent / CANON.PATH.CONFIG_MODELS_INCLUDE).read_text())
+    assert len(config.models.models) == len(expected["models"])
+    assert {m.role for m in config.models.models} == {
+        canon_value(m["role"]) for m in expected["models"]
+    }

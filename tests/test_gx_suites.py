@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,3 +84,25 @@ def test_broken_metrics_fail_on_each_violation() -> None:
 def test_missing_column_fails() -> None:
     failed = run_suite("metrics", metrics_frame().drop(columns=["n_events"]))
     assert ("expect_table_columns_to_match_ordered_list", None) in failed
+
+
+@pytest.mark.parametrize("arrow_type", ["string", "large_string", "string_view", "dictionary"])
+def test_suite_accepts_every_string_encoding_read_back_by_pandas(
+    tmp_path: Path, arrow_type: str
+) -> None:
+    """A table whose strings are stored as pandas 2, pandas 3 or pyarrow store them (issue 7)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(metrics_frame(), preserve_index=False)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            column = table.column(i).cast(pa.string())
+            if arrow_type == "dictionary":
+                column = column.dictionary_encode()
+            elif arrow_type != "string":
+                column = column.cast(getattr(pa, arrow_type)())
+            table = table.set_column(i, field.name, column)
+    path = tmp_path / CANON.OUTPUT.ARTIFACT.METRICS
+    pq.write_table(table, path)
+    assert run_suite("metrics", pd.read_parquet(path)) == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -159,3 +160,26 @@ def test_off_device_tensors_names_meta_and_foreign_tensors():
     assert off_device_tensors(model, CPU) == ["1.weight", "1.bias", "stat"]
     assert off_device_tensors(model[0], CPU) == []
     assert len(off_device_tensors(model[0], torch.device(CANON.ENUM.DEVICE.CUDA))) == 2
+
+
+def test_remote_code_model_is_refused_in_one_line_of_ours(gpt2_dir):
+    """A checkpoint whose architecture lives in the repository's own code (issue 7)."""
+    path, _ = gpt2_dir
+    config_path = path / "config.json"
+    config = json.loads(config_path.read_text())
+    config["model_type"] = "critspec_custom_arch"
+    config["auto_map"] = {
+        "AutoConfig": "modeling_custom.CustomConfig",
+        "AutoModelForCausalLM": "modeling_custom.CustomModel",
+    }
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError) as exc:
+        load_model(
+            source=CANON.ENUM.MODEL_SOURCE.LOCAL_DIR,
+            device=CPU,
+            dtype=torch.float32,
+            local_dir=path,
+        )
+    message = str(exc.value)
+    assert "remote code" in message and "never runs" in message
+    assert "=True" not in message and len(message.splitlines()) == 1

@@ -36,7 +36,7 @@ def vocab_size() -> int:
 
 def configs_for(tmp_path: Path, model_dir: Path) -> Path:
     """The shipped pipeline with only models.yaml replaced by a local-directory entry."""
-    models = tmp_path / "models.yaml"
+    models = tmp_path / CANON.PATH.CONFIG_MODELS_INCLUDE
     entry = {"SOURCE": "CANON.ENUM.MODEL_SOURCE.LOCAL_DIR", "PATH": str(model_dir)}
     models.write_text(
         yaml.safe_dump({"models": [{"role": "CANON.ENUM.MODEL_ROLE.INSTRUCT", "entry": entry}]})
@@ -176,6 +176,7 @@ def test_changed_weights_after_calibration_exit_3(
         "--model-role",
         ROLE,
     ]
+    capsys.readouterr()  # only main's output counts (save_pretrained may draw a progress bar)
     assert main(argv) == CANON.CLI.EXIT.DEPENDENCY
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "re-run Phase 1" in err[0], err

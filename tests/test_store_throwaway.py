@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -290,3 +291,127 @@ def test_consuming_an_undeclared_artifact_fails(tmp_path: Path) -> None:
             allow_resume=False,
         ) as run:
             run.consume(up, "calibration_slice")
+
+
+# --- issue 7: only sealed runs are runs --------------------------------------------
+def test_interrupted_seal_leaves_a_failed_dir_whose_record_is_not_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = tmp_path / "store"
+
+    def interrupt(_: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("critspec.store.run_store._make_read_only", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        produce(runs)
+    [failed] = list(runs.iterdir())
+    assert failed.name.startswith(CANON.PATH.FAILED_RUN_PREFIX)
+    record = read_json(failed / CANON.OUTPUT.RUN_RECORD)
+    assert record["stage_status"] == CANON.ENUM.STAGE_STATUS.INCOMPLETE
+    assert main([SUB.VALIDATE_RUN, str(failed)]) == CANON.CLI.EXIT.CONTRACT
+
+
+def test_gc_lists_then_removes_leftovers_but_never_a_live_or_sealed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "store"
+    sealed = produce(runs)
+    with pytest.raises(ZeroDivisionError), producer_run(runs, CANON.ENUM.RUN_ID_MODE.TIMESTAMP):
+        _ = 1 / 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                          capture_output=True, check=True).stdout.strip()  # fmt: skip
+    stale = runs / f"{CANON.PATH.TMP_RUN_PREFIX}{sealed.name}.{dead}"
+    live = runs / f"{CANON.PATH.TMP_RUN_PREFIX}{sealed.name}.{os.getpid()}"
+    stale.mkdir()
+    live.mkdir()
+    before = sorted(p.name for p in runs.iterdir())
+    assert main([SUB.GC, "--runs-dir", str(runs)]) == CANON.CLI.EXIT.OK
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 3 and sum("--yes" in line for line in listed) == 2
+    assert sorted(p.name for p in runs.iterdir()) == before, "listing must not remove"
+    assert main([SUB.GC, "--runs-dir", str(runs), "--yes"]) == CANON.CLI.EXIT.OK
+    assert sorted(p.name for p in runs.iterdir()) == sorted([sealed.name, live.name])
+    assert main([SUB.VALIDATE_RUN, str(sealed)]) == CANON.CLI.EXIT.OK
+
+
+def test_code_version_is_part_of_the_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from critspec.runtime import code_version, source_sha256
+    from critspec.store.run_store import content_run_id
+
+    here = content_run_id(PRODUCER.stage_tag, b"config", [])
+    assert here == content_run_id(PRODUCER.stage_tag, b"config", [])
+    monkeypatch.setattr("critspec.store.run_store.code_version", lambda: "0.0.0+gother")
+    assert content_run_id(PRODUCER.stage_tag, b"config", []) != here
+    version = code_version()
+    assert "+g" in version or source_sha256()[: CANON.CONST.RUN_HASH_LEN] in version
+
+
+def _role_run(runs: Path, role: str) -> Path:
+    with open_run(
+        phase=PRODUCER,
+        runs_dir=runs,
+        config_doc=CONFIG,
+        model_role=role,
+        upstream_ids=[],
+        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+        allow_resume=False,
+    ) as run:
+        write_slice(run)
+    return run.final_dir
+
+
+def _gain_grid_dry_run(runs: Path, from_run: str, role: str) -> list[str]:
+    from critspec.paths import project_root
+
+    return [
+        SUB.PHASE2_GAIN_GRID,
+        "--config",
+        str(project_root() / CANON.PATH.CONFIG_PIPELINE),
+        "--runs-dir",
+        str(runs),
+        "--model-role",
+        role,
+        "--from",
+        from_run,
+        "--dry-run",
+    ]
+
+
+def test_dry_run_from_prints_the_id_that_would_be_sealed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from critspec.config.canonical import canonical_bytes
+    from critspec.orchestrate import Options, planned_run_id, settle
+    from critspec.store.run_store import content_run_id
+
+    runs = tmp_path / "store"
+    role = CANON.ENUM.MODEL_ROLE.INSTRUCT
+    up = _role_run(runs, role)
+    capsys.readouterr()
+    assert main(_gain_grid_dry_run(runs, up.name, role)) == CANON.CLI.EXIT.OK
+    printed = json.loads(capsys.readouterr().out)["run_id"]
+    from critspec.paths import project_root
+
+    options = Options(
+        config=project_root() / CANON.PATH.CONFIG_PIPELINE, runs_dir=runs, model_role=role
+    )
+    inv = settle(options, "PHASE2_GAIN_GRID")
+    sealed = content_run_id(inv.phase.stage_tag, canonical_bytes(inv.config_doc()), [up.name])
+    assert printed == sealed
+    assert printed != planned_run_id(inv), "the planned upstream is not the --from run"
+
+
+def test_from_a_run_of_the_other_model_role_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "store"
+    up = _role_run(runs, CANON.ENUM.MODEL_ROLE.BASE)
+    capsys.readouterr()
+    code = main(_gain_grid_dry_run(runs, up.name, CANON.ENUM.MODEL_ROLE.INSTRUCT))
+    err = capsys.readouterr().err.strip()
+    assert code == CANON.CLI.EXIT.DEPENDENCY, err
+    assert "model role" in err and CANON.ENUM.MODEL_ROLE.BASE in err
+    assert len(err.splitlines()) == 1

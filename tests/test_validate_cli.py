@@ -265,3 +265,89 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(ContractError):
         main([SUB.VALIDATE, "--contract", "no_such_contract", str(path), "--debug"])
+
+
+# --- Logical string types (issue 7) ----------------------------------------------
+def _string_columns(cols: dict[str, list]) -> list[str]:
+    specs = contracts.view("metrics", "columns")["columns"]
+    return [s["name"] for s in specs if s["type"] == "string" and s["name"] in cols]
+
+
+def _write_with(tmp_path: Path, writer: str) -> tuple[Path, dict[str, object]]:
+    """The same conforming metrics table as pandas 2, pandas 3 or pyarrow write it."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = metrics_columns()
+    path = tmp_path / f"{writer}_{CANON.OUTPUT.ARTIFACT.METRICS}"
+    frame = pd.DataFrame(cols)
+    strings = _string_columns(cols)
+    if writer == "pandas2_object":  # pandas 2's default: object columns -> Arrow string
+        frame[strings] = frame[strings].astype(object)
+        frame.to_parquet(path, index=False)
+    elif writer == "pandas3_default":  # pandas 3's default str dtype -> large_string
+        frame.to_parquet(path, index=False)
+    elif writer == "pandas_category":  # categorical -> dictionary<int8, string>
+        frame[strings] = frame[strings].astype("category")
+        frame.to_parquet(path, index=False)
+    else:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        kind = pa.string_view() if writer == "pyarrow_string_view" else pa.large_string()
+        for name in strings:
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, table.column(name).cast(kind))
+        pq.write_table(table, path)
+    written = pq.read_schema(path)
+    return path, {name: written.field(name).type for name in strings}
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        "pandas2_object",
+        "pandas3_default",
+        "pandas_category",
+        "pyarrow_large_string",
+        "pyarrow_string_view",
+    ],
+)
+def test_parquet_string_encodings_are_one_logical_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], writer: str
+) -> None:
+    import pyarrow as pa
+
+    path, types = _write_with(tmp_path, writer)
+    code, err = run_validate(capsys, "metrics", path, *metrics_binds())
+    assert code == CANON.CLI.EXIT.OK, (types, err)
+    if writer.startswith("pyarrow"):  # the encoding really differs from the contract's
+        assert all(t != pa.string() for t in types.values()), types
+
+
+def test_parquet_integer_width_stays_exact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = write_metrics(tmp_path, metrics_columns())
+    table = pq.read_table(path)
+    specs = contracts.view("metrics", "columns")["columns"]
+    name = next(s["name"] for s in specs if s["type"] == "int64")
+    i = table.schema.get_field_index(name)
+    pq.write_table(table.set_column(i, name, table.column(name).cast(pa.int32())), path)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), name, "int32")
+
+
+def test_parquet_enum_checked_through_dictionary_encoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    cols = metrics_columns()
+    cols["spike_def_id"] = ["SPIKE_NOT_DECLARED"] * len(cols["spike_def_id"])
+    path = write_metrics(tmp_path, cols)
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("spike_def_id")
+    pq.write_table(table.set_column(i, "spike_def_id", table.column(i).dictionary_encode()), path)
+    assert_rejected(*run_validate(capsys, "metrics", path, *metrics_binds()), "SPIKE_NOT_DECLARED")

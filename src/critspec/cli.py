@@ -95,7 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
         SUB.RUN_ALL, help="every phase for every model role, reusing runs", parents=[debug]
     )
     _phase_flags(allp)
+
+    gc = sub.add_parser(
+        SUB.GC, help="list (or with --yes remove) unfinished runs in a runs dir", parents=[debug]
+    )
+    gc.add_argument("--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR))
+    gc.add_argument("--yes", action="store_true", help="remove them (default: only list)")
     return parser
+
+
+def gc(runs_dir: Path, remove: bool) -> int:
+    """`critspec gc`: one line per unfinished run; removes only with --yes, never a live one."""
+    from critspec.store.run_store import leftovers, remove_leftover
+
+    found = leftovers(runs_dir)
+    for item in found:
+        if item.building:
+            print(f"{item.path}: still being built by a live process; left alone")
+        elif remove:
+            remove_leftover(item)
+            print(f"{item.path}: removed")
+        else:
+            print(f"{item.path}: unfinished run (remove with --yes)")
+    if not found:
+        print(f"{runs_dir}: no unfinished runs")
+    return CANON.CLI.EXIT.OK
 
 
 def _options(args: argparse.Namespace):  # noqa: ANN202
@@ -144,6 +168,8 @@ def dispatch(args: argparse.Namespace) -> int:
             f"({len(record['artifact_index'])} artifacts)"
         )
         return CANON.CLI.EXIT.OK
+    if args.command == SUB.GC:
+        return gc(args.runs_dir, args.yes)
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all
 
@@ -198,7 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{CANON.CLI.ENTRYPOINT}: interrupted; no run was sealed", file=sys.stderr)
-        return 130
+        return CANON.CLI.EXIT.INTERRUPTED
+    except OSError as exc:  # the file system refused a path we did not check up front
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"{CANON.CLI.ENTRYPOINT}: error: {where}{exc.strerror or exc}; check the path",
+            file=sys.stderr,
+        )
+        return CANON.CLI.EXIT.CONTRACT
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         if args.debug:
             raise

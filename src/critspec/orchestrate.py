@@ -15,12 +15,13 @@ from typing import Any
 from canon import CANON
 from critspec.config.canonical import canonical_bytes, config_sha256
 from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
-from critspec.errors import ConfigError, DependencyError
+from critspec.errors import ConfigError, ContractError, DependencyError
 from critspec.runtime import configure_determinism
 from critspec.spec.load import Spec, project_spec
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store.hashing import sha256_file
 from critspec.store.run_store import RunBuilder, SealedRun, make_run_id, open_run
+from critspec.validate.run import check_run_name
 
 
 @dataclass(frozen=True)
@@ -108,14 +109,36 @@ def planned_run_id(inv: Invocation) -> str:
     )
 
 
+def _from_run(inv: Invocation) -> SealedRun | None:
+    """The run named by --from, opened and checked (None without --from)."""
+    if inv.options.from_run is None:
+        return None
+    try:
+        check_run_name(inv.options.from_run, "--from")
+    except ContractError as exc:
+        raise DependencyError(str(exc)) from None
+    run = SealedRun.open(inv.options.runs_dir / inv.options.from_run)
+    consumed = {inv.spec.phases.by_key(dep.phase).id for dep in inv.phase.consumes}
+    if run.record["phase_id"] not in consumed:
+        raise DependencyError(
+            f"{run.run_dir}: is a {run.record['phase_id']} run; {inv.phase.id} consumes "
+            f"{', '.join(sorted(consumed)) or 'no run'}"
+        )
+    return run
+
+
 def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
-    """The sealed runs this invocation consumes, by phase key; exit 3 when one is missing."""
+    """The sealed runs this invocation consumes, by phase key; exit 3 when one is missing.
+    --from RUN_ID replaces the planned run of the phase that run belongs to."""
     if inv.external:
         return {}
+    explicit = _from_run(inv)
     found = {}
     for dep in inv.phase.consumes:
-        if inv.options.from_run is not None:
-            run_dir = inv.options.runs_dir / inv.options.from_run
+        if explicit is not None and explicit.record["phase_id"] == (
+            inv.spec.phases.by_key(dep.phase).id
+        ):
+            run = explicit
         else:
             up = inv.for_phase(dep.phase)
             run_dir = inv.options.runs_dir / planned_run_id(up)
@@ -127,9 +150,13 @@ def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
                     f"run `{up.command()}{extra} --runs-dir {inv.options.runs_dir}` first, "
                     "or pass --from RUN_ID"
                 )
-        run = SealedRun.open(run_dir)
-        if run.record["phase_id"] != inv.spec.phases.by_key(dep.phase).id:
-            raise DependencyError(f"{run_dir}: is a {run.record['phase_id']} run, not {dep.phase}")
+            run = SealedRun.open(run_dir)
+        role = inv.options.model_role if inv.phase.per_model_role else None
+        if role is not None and run.record["model_role"] not in (None, role):
+            raise DependencyError(
+                f"{run.run_dir}: is a run for model role {run.record['model_role']}, not "
+                f"{role}; pass --from a {role} run or --model-role {run.record['model_role']}"
+            )
         found[dep.phase] = run
     return found
 
@@ -162,10 +189,20 @@ class PhaseContext:
 def describe(inv: Invocation) -> dict[str, Any]:
     """What --dry-run prints: the run it would create and what it would read."""
     doc = inv.config_doc()
+    if inv.external:
+        run_id = None
+    elif inv.options.from_run is not None:  # the id execute() seals: upstream ids from --from
+        upstream = upstream_runs(inv)
+        ids = [upstream[dep.phase].run_id for dep in inv.phase.consumes]
+        run_id = make_run_id(
+            inv.phase.stage_tag, canonical_bytes(doc), ids, CANON.ENUM.RUN_ID_MODE.CONTENT_HASH
+        )
+    else:
+        run_id = planned_run_id(inv)
     return {
         "phase_id": inv.phase.id,
         "model_role": inv.options.model_role,
-        "run_id": planned_run_id(inv) if not inv.external else None,
+        "run_id": run_id,
         "config_sha256": config_sha256(doc),
         "consumes": [dep.phase for dep in inv.phase.consumes],
         "runs_dir": str(inv.options.runs_dir),

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from canon import CANON
 from critspec import __version__
-from critspec.paths import project_root
+from critspec.paths import SPEC_DIRNAME, project_root
+
+RUNNERS_DIRNAME = "runners"
+SOURCE_SUFFIXES = (".py", ".yaml", ".json")
 
 VERSIONED_PACKAGES = ("torch", "transformers", "numpy", "pandas", "pyarrow")
 # cuBLAS needs a fixed workspace for deterministic GEMMs; it must be set before CUDA starts.
@@ -58,11 +64,30 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
+def source_sha256() -> str:
+    """sha256 over the code that makes results: the package, the runners and the spec."""
+    root = project_root()
+    digest = hashlib.sha256()
+    for top in (Path(__file__).parent, root / RUNNERS_DIRNAME, root / SPEC_DIRNAME):
+        for path in sorted(top.rglob("*")):
+            if path.is_file() and path.suffix in SOURCE_SUFFIXES:
+                rel = path.relative_to(top.parent).as_posix().encode()
+                digest.update(len(rel).to_bytes(8, "little") + rel)
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+@functools.cache
 def code_version() -> str:
-    """The package version plus the checkout's commit (and '.dirty' when modified)."""
+    """The package version plus the checkout's commit; a modified or non-git checkout adds
+    a hash of its sources, so that different code never reuses a run (DESIGN §2).
+
+    Cached: the code does not change under a running process.
+    """
+    sources = source_sha256()[: CANON.CONST.RUN_HASH_LEN]
     try:
         commit = _git("rev-parse", "--short=12", "HEAD")
         dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{commit}" + (".dirty" if dirty else "")
+        return f"{__version__}+src.{sources}"
+    return f"{__version__}+g{commit}" + (f".dirty.{sources}" if dirty else "")

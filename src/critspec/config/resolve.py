@@ -1,8 +1,11 @@
 """Config resolution (DESIGN §1, §2): CANON references resolved recursively, each file
 validated, includes inlined, and one canonical document per run hashed.
 
-Relative include paths (models_file, datasets_file) are looked up against the
-current directory first, then against the including file's directory.
+Relative include paths (models_file, datasets_file) are resolved against the
+including file's directory, never the current directory, so a config works from
+anywhere and a stray file in the working directory cannot override it. A config
+file must be a non-empty regular UTF-8 file of at most CANON.CONST.CONFIG_MAX_BYTES,
+read with the bounded YAML loader (duplicate keys and alias bombs refused).
 """
 
 from __future__ import annotations
@@ -11,25 +14,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel
 
+from canon import CANON
 from critspec.config.canon_refs import resolve_refs
 from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
-from critspec.errors import ConfigError, validated
+from critspec.errors import ConfigError, regular_file, validated
+from critspec.store.writers import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def read_config_file(path: Path) -> Any:
+    size = regular_file(path, "config file", ConfigError)
+    if size == 0:
+        raise ConfigError(f"{path}: config file is empty")
+    if size > CANON.CONST.CONFIG_MAX_BYTES:
+        raise ConfigError(
+            f"{path}: config file has {size} bytes, above {CANON.CONST.CONFIG_MAX_BYTES}; "
+            "is it the right file?"
+        )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: malformed YAML{at}") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config file is not UTF-8 (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    data = load_yaml(text, str(path), ConfigError)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return resolve_refs(data, path)
@@ -40,9 +51,8 @@ def validate_file(model: type[M], path: Path, data: Any) -> M:
 
 
 def _include(path: Path, parent: Path) -> Path:
-    if path.is_absolute() or path.exists():
-        return path
-    return parent.parent / path
+    """An include named by `parent`: absolute, or relative to `parent`'s directory."""
+    return path if path.is_absolute() else parent.parent / path
 
 
 @dataclass(frozen=True)

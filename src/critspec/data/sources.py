@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from canon import CANON
 from critspec.data.synthetic import generate_corpus
 from critspec.errors import ConfigError
+from critspec.store.writers import read_text
 
 DatasetSource = Literal[
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
@@ -92,7 +93,7 @@ def _local_file(path: Path, text_field: str | None) -> list[str]:
         raise ConfigError(f"dataset file {path} does not exist; fix PATH in the dataset entry")
     suffix = path.suffix.lower()
     if suffix == TXT_SUFFIX:
-        return [d.strip() for d in _BLANK_LINES.split(path.read_text(encoding="utf-8"))]
+        return [d.strip() for d in _BLANK_LINES.split(read_text(path, ConfigError))]
     if suffix not in (JSONL_SUFFIX, PARQUET_SUFFIX):
         raise ConfigError(
             f"dataset file {path}: unsupported suffix {suffix!r}; use "
@@ -107,33 +108,37 @@ def _local_file(path: Path, text_field: str | None) -> list[str]:
 
 def _jsonl(path: Path, text_field: str) -> list[str]:
     docs: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix the line") from e
-            if not isinstance(record, dict) or text_field not in record:
-                raise ConfigError(
-                    f"{path}:{lineno}: no field {text_field!r}; set TEXT_FIELD to the text key"
-                )
-            docs.append(_as_text(record[text_field], f"{path}:{lineno}"))
+    for lineno, line in enumerate(read_text(path, ConfigError).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix the line") from e
+        if not isinstance(record, dict) or text_field not in record:
+            raise ConfigError(
+                f"{path}:{lineno}: no field {text_field!r}; set TEXT_FIELD to the text key"
+            )
+        docs.append(_as_text(record[text_field], f"{path}:{lineno}"))
     return docs
 
 
 def _parquet(path: Path, text_field: str) -> list[str]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
-    if text_field not in names:
+    try:
+        names = pq.read_schema(path).names
+        column = pq.read_table(path, columns=[text_field]) if text_field in names else None
+    except (OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"dataset file {path}: not a readable Parquet file ({exc})") from None
+    if column is None:
         raise ConfigError(
             f"{path}: no column {text_field!r} (columns: {names}); "
             f"set TEXT_FIELD to the text column"
         )
-    column = pq.read_table(path, columns=[text_field]).column(text_field).to_pylist()
-    return [_as_text(v, f"{path} row {i}") for i, v in enumerate(column)]
+    values = column.column(text_field).to_pylist()
+    return [_as_text(v, f"{path} row {i}") for i, v in enumerate(values)]
 
 
 def _as_text(value: Any, where: str) -> str:

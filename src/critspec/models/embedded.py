@@ -27,7 +27,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from canon import CANON
 from critspec.data.synthetic import embedded_vocabulary
 from critspec.data.tokenizer import build_word_level_tokenizer
-from critspec.errors import ConfigError
+from critspec.errors import ConfigError, writable_dir
 
 # Bump when the architecture recipe or the init below changes: it is part of the
 # cache key, so an old cache directory is never mistaken for a new definition.
@@ -140,7 +140,7 @@ def materialize(defn: EmbeddedModelDef, cache_root: Path) -> Path:
     final = Path(cache_root) / cache_key(defn, embedded_vocabulary())
     if final.is_dir():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    writable_dir(final.parent, f"model cache (set {CANON.PATH.CACHE_DIR_ENV} to move it)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         _build(defn, tmp)

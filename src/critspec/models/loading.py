@@ -102,6 +102,19 @@ def off_device_tensors(model: torch.nn.Module, device: torch.device) -> list[str
     ]
 
 
+REMOTE_CODE_FLAG = "trust_remote_code"
+
+
+def _refuse_remote_code(e: Exception, where: str) -> None:
+    """Our one line instead of the library's advice to enable remote code (issue 7)."""
+    if REMOTE_CODE_FLAG in str(e):
+        raise ConfigError(
+            f"{where}: needs the model repository's own Python code (remote code), which "
+            "critspec never runs; use a checkpoint of a supported architecture "
+            "(Llama/Qwen2/Mistral, GPT-2, GPT-NeoX)"
+        ) from None
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
@@ -153,13 +166,14 @@ def load_model(
         where = f"model directory {local_dir}"
     common: dict[str, Any] = {
         "local_files_only": not allow_hub,
-        "trust_remote_code": False,
+        REMOTE_CODE_FLAG: False,
         **({"revision": revision} if revision else {}),
     }
     hint = "" if allow_hub else " (offline: set ALLOW_HUB: true to download, or pre-download it)"
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, **common)
     except (OSError, ValueError) as e:
+        _refuse_remote_code(e, where)
         raise ConfigError(f"{where}: tokenizer did not load ({_one_line(e)}){hint}") from e
     try:
         model = AutoModelForCausalLM.from_pretrained(
@@ -170,6 +184,7 @@ def load_model(
             **common,
         )
     except (OSError, ValueError) as e:
+        _refuse_remote_code(e, where)
         raise ConfigError(f"{where}: model did not load ({_one_line(e)}){hint}") from e
     try:
         model.to(device)

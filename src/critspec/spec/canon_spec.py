@@ -14,7 +14,40 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_REF = re.compile(r"^CANON(\.[A-Z][A-Z0-9_]*)+$")
 Scalar = str | int | float | bool
+
+
+def _leaves(node: Any, where: str) -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _leaves(v, f"{where}.{k}")]
+    if isinstance(node, list):
+        return [(f"{where}[{i}]", v) for i, v in enumerate(node)]
+    return [(where, node)]
+
+
+def check_reference_chains(tree: dict[str, Any]) -> None:
+    """Every `CANON.X.Y` value in the registry resolves, and no chain of them is a cycle
+    (configs resolve references recursively; a cycle would never end)."""
+
+    def lookup(ref: str) -> Any:
+        node: Any = tree
+        for part in ref.split(".")[1:]:
+            if not isinstance(node, dict) or part not in node:
+                raise ValueError(f"{ref} does not resolve")
+            node = node[part]
+        return node
+
+    for where, value in _leaves(tree, "CANON"):
+        chain = [where]
+        while isinstance(value, str) and _REF.match(value):
+            if value in chain:
+                raise ValueError(f"CANON reference cycle: {' -> '.join([*chain, value])}")
+            chain.append(value)
+            try:
+                value = lookup(value)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
 
 
 def _check_tree(node: Any, where: str) -> None:
@@ -72,6 +105,7 @@ class CanonSpec(BaseModel):
             flat = list(values.values()) if isinstance(values, dict) else list(values)
             if len(set(flat)) != len(flat):
                 raise ValueError(f"ENUM.{key}: duplicate values")
+        check_reference_chains(self.model_dump())
         return self
 
     def lookup(self, dotted: str) -> Any:

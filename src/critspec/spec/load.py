@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel
 
 from critspec.errors import ContractError, validated
@@ -25,12 +24,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContractError(f"{path}: spec file missing") from None
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    """A spec file through the bounded loader: a duplicate key (e.g. from a merge) is refused."""
+    from critspec.store.writers import UniqueKeySafeLoader
+    from critspec.store.writers import read_yaml as unique_keys
+
+    if not path.is_file():
+        raise ContractError(f"{path}: spec file missing")
+    return unique_keys(path, ContractError, UniqueKeySafeLoader)
 
 
 def parse(model: type[M], path: Path, data: Any) -> M:

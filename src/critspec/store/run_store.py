@@ -4,7 +4,9 @@ A run is built in a temporary sibling directory, every artifact is validated
 against its contract and indexed with its sha256, the record is validated
 against its schema, files are made read-only, and only then is the directory
 renamed into place. A run that fails leaves no sealed run: its partial
-directory is kept beside the runs as `.failed_<run_id>` with its log.
+directory is kept beside the runs as `.failed_<run_id>` with its log. A process
+killed outright leaves `.tmp_<run_id>.<pid>`. Neither is ever read as a run;
+`critspec gc` lists them and, with --yes, removes them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ import numpy as np
 
 from canon import CANON
 from critspec.config.canonical import canonical_bytes, config_sha256
-from critspec.errors import ContractError, DependencyError, RunExistsError
+from critspec.errors import (
+    ContractError,
+    DependencyError,
+    InputError,
+    RunExistsError,
+    writable_dir,
+)
 from critspec.runtime import code_version, determinism_flags, package_versions
 from critspec.spec.phases_spec import PhaseSpec
 from critspec.store import writers
@@ -34,6 +42,7 @@ from critspec.store.logs import PhaseLog
 from critspec.validate import contracts
 from critspec.validate.artifact import validate_artifact
 from critspec.validate.bindings import from_run
+from critspec.validate.json_validator import validate_document
 from critspec.validate.run import RUN_RECORD_CONTRACT, inside, validate_run
 
 LOG_CONTRACT = "phase_log"
@@ -46,9 +55,13 @@ def utc_now() -> str:
 
 
 def content_run_id(stage_tag: str, config_bytes: bytes, upstream_ids: list[str]) -> str:
-    """RUN_<TAG>_<first hex of sha256(config bytes, tag, upstream run ids)>."""
+    """RUN_<TAG>_<first hex of sha256(config bytes, tag, upstream run ids, code version)>.
+
+    The code version is a part so that runs made by different code never share an id.
+    """
     digest = hashlib.sha256()
-    for part in (config_bytes, stage_tag.encode(), *(u.encode() for u in upstream_ids)):
+    parts = (config_bytes, stage_tag.encode(), *(u.encode() for u in upstream_ids))
+    for part in (*parts, code_version().encode()):
         digest.update(len(part).to_bytes(8, "little"))
         digest.update(part)
     return (
@@ -256,13 +269,17 @@ class RunBuilder:
                 }
             )
         self._check_produces(index)
-        record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
-        writers.write_json(record_path, self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index))
-        validate_artifact(RUN_RECORD_CONTRACT, record_path)
         bindings = self.bindings()
         for item in index:
             if item["relative_path"] not in self.written:
                 validate_artifact(item["contract"], self.work_dir / item["relative_path"], bindings)
+        record = self._record(CANON.ENUM.STAGE_STATUS.COMPLETE, index)
+        record_path = self.work_dir / CANON.OUTPUT.RUN_RECORD
+        schema = contracts.view(RUN_RECORD_CONTRACT, "schema")
+        validate_document(schema, record, {}, RUN_RECORD_CONTRACT, str(record_path))
+        # The complete record is the last thing written before the rename: a directory
+        # interrupted earlier has none, and one interrupted later is still not a RUN_ name.
+        writers.write_json(record_path, record)
         _make_read_only(self.work_dir)
         try:
             os.rename(self.work_dir, self.final_dir)
@@ -330,7 +347,7 @@ def open_run(
             )
         _make_writable(final_dir)
         shutil.rmtree(final_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(runs_dir, "runs directory")
     work_dir = runs_dir / f"{CANON.PATH.TMP_RUN_PREFIX}{run_id}.{os.getpid()}"
     if work_dir.exists():
         _make_writable(work_dir)
@@ -374,11 +391,60 @@ def open_run(
 
 
 def _keep_failed(work_dir: Path, failed: Path) -> None:
-    """Keep a failed attempt's log beside the runs, replacing an older failed attempt."""
+    """Keep a failed attempt's log beside the runs, replacing an older failed attempt.
+
+    A record it may hold is rewritten as incomplete: a failed run never claims to be sealed.
+    """
     if not work_dir.exists():
         return
     _make_writable(work_dir)
+    record_path = work_dir / CANON.OUTPUT.RUN_RECORD
+    if record_path.is_file():
+        record = writers.read_json(record_path)
+        record["stage_status"] = CANON.ENUM.STAGE_STATUS.INCOMPLETE
+        writers.write_json(record_path, record)
     if failed.exists():
         _make_writable(failed)
         shutil.rmtree(failed)
     os.rename(work_dir, failed)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A `.tmp_` or `.failed_` directory in a runs directory; never a sealed run."""
+
+    path: Path
+    building: bool  # a temporary whose process is still alive
+
+
+def _alive(pid_text: str) -> bool:
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def leftovers(runs_dir: Path) -> list[Leftover]:
+    """Unfinished runs directly inside `runs_dir`: temporaries of live or dead processes
+    (named `<TMP_RUN_PREFIX><run_id>.<pid>`) and kept failed attempts."""
+    if not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: no such runs directory")
+    out = []
+    for path in sorted(runs_dir.iterdir()):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if path.name.startswith(CANON.PATH.TMP_RUN_PREFIX):
+            out.append(Leftover(path, _alive(path.suffix.lstrip("."))))
+        elif path.name.startswith(CANON.PATH.FAILED_RUN_PREFIX):
+            out.append(Leftover(path, False))
+    return out
+
+
+def remove_leftover(leftover: Leftover) -> None:
+    _make_writable(leftover.path)
+    shutil.rmtree(leftover.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from canon import CANON
-from critspec.errors import ContractError
+from critspec.errors import ContractError, regular_file
 from critspec.validate import (
     contracts,
     csv_validator,
@@ -20,8 +20,7 @@ from critspec.validate.bindings import Bindings
 def validate_artifact(contract_id: str, path: Path, bindings: Bindings | None = None) -> None:
     """Raise ContractError with one line naming the first violation."""
     entry = contracts.entry(contract_id)
-    if not path.is_file():
-        raise ContractError(f"{path}: no such file (contract {contract_id})")
+    regular_file(path, f"artifact (contract {contract_id})", ContractError)
     b = bindings or {}
     fmt = entry["format"]
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.NPZ:

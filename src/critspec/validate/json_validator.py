@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from canon import CANON
 from critspec.errors import ContractError
 from critspec.generate.json_schema import LENGTH_SYMBOL
-from critspec.store.writers import read_json, read_jsonl
+from critspec.store.writers import read_json, read_jsonl, read_yaml
 from critspec.validate import bindings as bind
 from critspec.validate.bindings import Bindings
 
@@ -52,10 +51,7 @@ def load_document(path: Path, fmt: str) -> list[Any]:
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.JSONL:
         return read_jsonl(path)
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.YAML:
-        try:
-            return [yaml.safe_load(path.read_text(encoding="utf-8"))]
-        except yaml.YAMLError as exc:
-            raise ContractError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+        return [read_yaml(path)]
     return [read_json(path)]
 
 

@@ -1,5 +1,10 @@
 """Parquet artifacts against their column contract: columns, types, nulls, NaN,
-enums, bounds, unique row key and coverage of the configured lists."""
+enums, bounds, unique row key and coverage of the configured lists.
+
+Types are logical (issue 7): a contract `string` accepts every Arrow encoding of
+text (string, large_string, string_view, and dictionary-encoded strings, as pandas
+2, pandas 3 and pyarrow write them); integer and float widths are exact.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,15 @@ KEY_FLOAT_RTOL = 4 * np.finfo(np.float64).eps
 
 def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> None:
     table = read_parquet(path)
+    try:
+        _validate_table(path, table, contract, b, cid)
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. invalid UTF-8 in a string
+        raise ContractError(f"{path}: unreadable values ({exc})") from None
+
+
+def _validate_table(
+    path: Path, table: pa.Table, contract: dict[str, Any], b: Bindings, cid: str
+) -> None:
     cols = contract["columns"]
     names = [c["name"] for c in cols]
     missing = [n for n in names if n not in table.column_names]
@@ -37,11 +51,40 @@ def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> Non
         check_coverage(path, table, contract["coverage"], b, cid)
 
 
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    )
+
+
+def logical(column: pa.ChunkedArray, contract_type: str) -> pa.ChunkedArray | None:
+    """`column` as the contract's physical type, or None when its type does not fit.
+
+    Only text has several encodings; every other type must match exactly.
+    """
+    want = ARROW_TYPES[contract_type]
+    if column.type == want:
+        return column
+    if want != pa.string():
+        return None
+    arrow_type = column.type
+    if pa.types.is_dictionary(arrow_type) and _is_text(arrow_type.value_type):
+        return column.cast(pa.string())
+    if _is_text(arrow_type):
+        return column.cast(pa.string())
+    return None
+
+
 def check_column(path: Path, column: pa.ChunkedArray, spec: dict[str, Any]) -> None:
     name = spec["name"]
-    want = ARROW_TYPES[spec["type"]]
-    if column.type != want:
-        raise ContractError(f"{path}: column {name}: type {column.type}, expected {want}")
+    as_contract = logical(column, spec["type"])
+    if as_contract is None:
+        raise ContractError(
+            f"{path}: column {name}: type {column.type}, expected {ARROW_TYPES[spec['type']]}"
+        )
+    column = as_contract
     if column.null_count and not spec.get("nullable", False):
         raise ContractError(f"{path}: column {name}: {column.null_count} null values")
     values = column.drop_null().to_numpy(zero_copy_only=False)
