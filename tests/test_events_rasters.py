@@ -16,6 +16,8 @@ import torch
 from canon import CANON
 from critspec.config.resolve import load_config
 from critspec.data.from_config import calibration_slice
+from critspec.data.sources import load_texts
+from critspec.data.windows import check_disjoint, sample_heldout_windows, tokenize_concat
 from critspec.errors import CheckFailed, ConfigError
 from critspec.events.branching import branching
 from critspec.events.gain_grid import run_gain_grid
@@ -349,3 +351,22 @@ def test_refusals() -> None:
         run(mu, [RasterCondition(0, "three_sided", 0.1, 1.0, c.tau, c.r_star)])
     with pytest.raises(ConfigError, match=r"no raster conditions"):
         run(mu, [])
+
+
+def test_embedded_dataset_a_holds_a_heldout_raster_slice(embedded) -> None:  # noqa: ANN001
+    loaded, token_slice, *_ = embedded
+    config = load_config(CONFIG)
+    cal = config.pipeline.calibration
+    tokens = tokenize_concat(load_texts(config.dataset_entry(cal.dataset_role)), loaded.tokenizer)
+    n_rasters = CANON.PROFILE.EMBEDDED_DEFAULT.N_WINDOWS_A_RASTERS
+    held = sample_heldout_windows(
+        tokens,
+        cal.seq_len_tokens,
+        n_rasters,
+        cal.dataset_role,
+        CANON.ENUM.SLICE_NAME.RASTERS,
+        token_slice.window_index,
+    )
+    assert held.input_ids.shape == (n_rasters, cal.seq_len_tokens)
+    check_disjoint(held.window_index, token_slice.window_index, what="rasters vs calibration")
+    assert len(tokens) // cal.seq_len_tokens >= cal.n_windows + n_rasters
