@@ -20,12 +20,13 @@ from critspec.data.sources import load_texts
 from critspec.data.windows import check_disjoint, sample_heldout_windows, tokenize_concat
 from critspec.errors import CheckFailed, ConfigError
 from critspec.events.branching import branching
-from critspec.events.gain_grid import run_gain_grid
+from critspec.events.gain_grid import run_gain_grid, tau_frame
 from critspec.events.moments import MomentAccumulator
 from critspec.events.rasters import (
     RasterCondition,
     extract_rasters,
     float32_floor,
+    raster_conditions,
 )
 from critspec.events.rates import RateCounter, rate_targets
 from critspec.events.spikes import standardize
@@ -112,30 +113,9 @@ def embedded():  # noqa: ANN201
     return loaded, token_slice, m, pipe, grid
 
 
-def conditions_from_grid(grid) -> list[RasterCondition]:  # noqa: ANN001
-    """One RasterCondition per metrics row (sorted by sd, r, g), tau and r_star per layer."""
-    by_key: dict[tuple, list] = {}
-    for row in grid.tau:
-        by_key.setdefault((row.spike_def_id, row.target_rate, row.g), []).append(row)
-    out = []
-    for cond_id, (key, rows) in enumerate(sorted(by_key.items())):
-        rows.sort(key=lambda r: r.layer)
-        out.append(
-            RasterCondition(
-                cond_id=cond_id,
-                spike_def_id=key[0],
-                target_rate=key[1],
-                g=key[2],
-                tau=np.array([r.tau for r in rows]),
-                r_star=np.array([r.r_star for r in rows]),
-            )
-        )
-    return out
-
-
 def test_phase2_tau_on_the_calibration_slice_gives_phase2_back(embedded) -> None:  # noqa: ANN001
     loaded, token_slice, m, pipe, grid = embedded
-    conds = conditions_from_grid(grid)
+    conds = raster_conditions(tau_frame(grid), loaded.info.n_layers)
     ids = torch.from_numpy(token_slice.input_ids.astype(np.int64))
     calls: list[float] = []
     forward = make_forward_fn(loaded)
@@ -157,6 +137,11 @@ def test_phase2_tau_on_the_calibration_slice_gives_phase2_back(embedded) -> None
         on_progress=progress.append,
     )
     n_layers, seq_len = loaded.info.n_layers, token_slice.seq_len
+    keys = [(c.spike_def_id, c.target_rate, c.g) for c in conds]
+    assert (
+        keys == sorted(keys) == sorted((r.spike_def_id, r.target_rate, r.g) for r in grid.metrics)
+    )
+    assert [c.cond_id for c in conds] == list(range(len(conds)))
     assert got.A.dtype == np.uint16 and got.achieved_rate.dtype == np.float64
     assert got.A.shape == (len(conds), token_slice.n_windows, n_layers, seq_len)
     # One pass per gain: every batch of the slice once per distinct g, nothing more.
@@ -370,3 +355,15 @@ def test_embedded_dataset_a_holds_a_heldout_raster_slice(embedded) -> None:  # n
     assert held.input_ids.shape == (n_rasters, cal.seq_len_tokens)
     check_disjoint(held.window_index, token_slice.window_index, what="rasters vs calibration")
     assert len(tokens) // cal.seq_len_tokens >= cal.n_windows + n_rasters
+
+
+def test_raster_conditions_need_every_layer_once(embedded) -> None:  # noqa: ANN001
+    loaded, *_, grid = embedded
+    frame = tau_frame(grid)
+    [c0, *_] = raster_conditions(frame, loaded.info.n_layers)
+    first = frame[(frame.spike_def_id == c0.spike_def_id) & (frame.target_rate == c0.target_rate)]
+    first = first[first.g == c0.g].sort_values("layer")
+    np.testing.assert_array_equal(c0.tau, first.tau.to_numpy())
+    np.testing.assert_array_equal(c0.r_star, first.r_star.to_numpy())
+    with pytest.raises(ConfigError, match=r"has layers \[0, 1, 2\], expected 0\.\.3 once each"):
+        raster_conditions(frame[frame.layer < 3], loaded.info.n_layers)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from critspec.errors import CheckFailed, ConfigError
@@ -97,6 +98,32 @@ def check_conditions(conditions: Sequence[RasterCondition], n_layers: int) -> No
                 )
             if not np.isfinite(arr).all():
                 raise ConfigError(f"{where}: {name} is not finite; rerun the gain grid")
+
+
+def raster_conditions(tau: pd.DataFrame, n_layers: int) -> list[RasterCondition]:
+    """The conditions of a Phase 2 tau table (one row per spike_def_id, target_rate, g,
+    layer; columns tau and r_star), sorted by (spike_def_id, target_rate, g) and numbered
+    0..C-1 in that order; every condition must have every layer 0..L-1 exactly once."""
+    keys = ["spike_def_id", "target_rate", "g"]
+    out = []
+    ordered = tau.sort_values([*keys, "layer"], kind="stable")
+    for cond_id, (key, rows) in enumerate(ordered.groupby(keys, sort=True)):
+        if rows["layer"].tolist() != list(range(n_layers)):
+            raise ConfigError(
+                f"tau table: condition {key} has layers {rows['layer'].tolist()}, expected "
+                f"0..{n_layers - 1} once each: the gain grid run does not match the model"
+            )
+        out.append(
+            RasterCondition(
+                cond_id=cond_id,
+                spike_def_id=str(key[0]),
+                target_rate=float(key[1]),
+                g=float(key[2]),
+                tau=rows["tau"].to_numpy(dtype=np.float64),
+                r_star=rows["r_star"].to_numpy(dtype=np.float64),
+            )
+        )
+    return out
 
 
 def _gain_groups(conditions: Sequence[RasterCondition]) -> dict[float, list[RasterCondition]]:
