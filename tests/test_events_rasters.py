@@ -367,3 +367,23 @@ def test_raster_conditions_need_every_layer_once(embedded) -> None:  # noqa: ANN
     np.testing.assert_array_equal(c0.r_star, first.r_star.to_numpy())
     with pytest.raises(ConfigError, match=r"has layers \[0, 1, 2\], expected 0\.\.3 once each"):
         raster_conditions(frame[frame.layer < 3], loaded.info.n_layers)
+
+
+def test_a_hook_that_fires_twice_fails() -> None:
+    model = TinyModel(8)
+
+    def twice(ids: torch.Tensor, g: float, on_u) -> None:  # noqa: ANN001
+        model.forward(ids, g, on_u)
+        model.forward(ids, g, lambda layer, u: on_u(layer, u) if layer == 2 else None)
+
+    with pytest.raises(CheckFailed, match=r"fired \[1, 1, 2\] times per layer for the batch at"):
+        extract_rasters(
+            twice,
+            torch.zeros((2, 4), dtype=torch.int64),
+            mu=np.zeros((3, 8), np.float32),
+            sigma=np.ones((3, 8), np.float32),
+            eps=EPS,
+            conditions=_tiny_conditions(3),
+            batch_size=2,
+            device=CPU,
+        )
