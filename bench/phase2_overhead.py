@@ -69,8 +69,10 @@ def build_model(cache_root: Path) -> LoadedModel:
     )
 
 
-def bench_ids(loaded: LoadedModel, n_windows: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(derive_seed("bench_phase2_overhead", n_windows))
+def bench_ids(loaded: LoadedModel, n_windows: int, *keys: object) -> torch.Tensor:
+    """Random token windows seeded by n_windows and keys (other keys: another slice)."""
+    seed = derive_seed("bench_phase2_overhead", n_windows, *keys)
+    gen = torch.Generator().manual_seed(seed)
     vocab = loaded.model.config.vocab_size
     return torch.randint(0, vocab, (n_windows, BENCH.SEQ_LEN_TOKENS), generator=gen)
 

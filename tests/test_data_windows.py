@@ -11,8 +11,15 @@ import pytest
 
 from canon import CANON
 from critspec.data.tokenizer import build_word_level_tokenizer
-from critspec.data.windows import TokenSlice, sample_windows, slice_sha256, tokenize_concat
-from critspec.errors import ConfigError
+from critspec.data.windows import (
+    TokenSlice,
+    check_disjoint,
+    sample_heldout_windows,
+    sample_windows,
+    slice_sha256,
+    tokenize_concat,
+)
+from critspec.errors import CheckFailed, ConfigError
 
 ROLE = CANON.ENUM.DATASET_ROLE.A
 TOK_HASH = "ab" * 32
@@ -100,3 +107,56 @@ class _NoEosTokenizer:
 
 def test_tokenize_concat_without_eos_just_concatenates():
     assert tokenize_concat(["ab", "cde"], _NoEosTokenizer()).tolist() == [2, 3]
+
+
+HELDOUT = CANON.ENUM.SLICE_NAME.RASTERS
+CALIB = CANON.ENUM.SLICE_NAME.CALIBRATION
+
+
+def test_heldout_windows_avoid_the_excluded_slice_and_are_seeded_by_keys():
+    tokens = np.arange(3000, dtype=np.int64) * 7
+    calib = sample_windows(tokens, 10, 120, ROLE, CALIB)
+    held = sample_heldout_windows(tokens, 10, 100, ROLE, HELDOUT, calib.window_index)
+    idx = held.window_index.tolist()
+    assert len(idx) == 100 and idx == sorted(set(idx)) and held.window_index.dtype == np.int64
+    assert not set(idx) & set(calib.window_index.tolist())
+    check_disjoint(held.window_index, calib.window_index, what="rasters vs calibration")
+    for i, row in zip(idx, held.input_ids.tolist(), strict=True):
+        assert row == [7 * t for t in range(10 * i, 10 * i + 10)]
+    again = sample_heldout_windows(tokens, 10, 100, ROLE, HELDOUT, calib.window_index)
+    assert np.array_equal(again.window_index, held.window_index)
+    other = sample_heldout_windows(tokens, 10, 100, CANON.ENUM.DATASET_ROLE.B, HELDOUT, [])
+    assert not np.array_equal(other.window_index, held.window_index)
+    # With nothing excluded the draw is sample_windows' own (same keys, same windows).
+    plain = sample_heldout_windows(tokens, 10, 100, ROLE, HELDOUT, [])
+    assert np.array_equal(
+        plain.window_index, sample_windows(tokens, 10, 100, ROLE, HELDOUT).window_index
+    )
+
+
+def test_heldout_takes_every_remaining_window_when_exactly_enough():
+    calib = sample_windows(np.arange(300), 10, 12, ROLE, CALIB)
+    held = sample_heldout_windows(np.arange(300), 10, 18, ROLE, HELDOUT, calib.window_index)
+    assert sorted(held.window_index.tolist() + calib.window_index.tolist()) == list(range(30))
+
+
+def test_heldout_too_few_windows_says_how_many_are_available():
+    calib = sample_windows(np.arange(300), 10, 12, ROLE, CALIB)
+    with pytest.raises(
+        ConfigError,
+        match=r"30 windows of 10 tokens, 12 of them excluded .* so 18 "
+        r"are available but 19 were requested",
+    ):
+        sample_heldout_windows(np.arange(300), 10, 19, ROLE, HELDOUT, calib.window_index)
+    with pytest.raises(ConfigError, match=r"excluded window index \(0\.\.30\) is outside the 30"):
+        sample_heldout_windows(np.arange(300), 10, 2, ROLE, HELDOUT, [0, 30])
+
+
+def test_check_disjoint_names_the_shared_windows():
+    with pytest.raises(
+        CheckFailed,
+        match=r"rasters vs calibration: 2 window\(s\) in both, "
+        r"first \[4, 9\]",
+    ):
+        check_disjoint(np.array([1, 4, 9]), np.array([0, 4, 9, 12]), what="rasters vs calibration")
+    check_disjoint(np.array([1, 5]), np.array([0, 4]), what="rasters vs calibration")

@@ -1,0 +1,102 @@
+"""Phase 3 overhead benchmark (DESIGN §6), next to bench/phase2_overhead.py.
+
+Prints, for the benchmark profile (CANON.PROFILE.BENCH) on CPU in fp32 with a fixed
+thread count, in one process:
+  - the bare forward time of the raster slice (same batch size, no hooks),
+  - the extraction time over CANON.CONST.GAIN_GRID_DEFAULT (extract_rasters, both spike
+    definitions and every target rate of the profile, with the tau of a gain grid run
+    on a separate calibration slice), run gain by gain with each gain paired with a
+    bare pass timed just before it, as the Phase 2 benchmark does,
+and, as the last line, `phase3_extraction_over_bare_forward_ratio <extraction /
+(n_gains * bare)>`, the median over `--repeats` of the paired sums.
+
+    .venv/bin/python bench/phase3_overhead.py [--threads N] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from phase2_overhead import BENCH, bench_ids, build_model, calibrate, grid_kwargs, time_bare
+
+from canon import CANON
+from critspec.events.gain_grid import run_gain_grid, tau_frame
+from critspec.events.moments import Moments
+from critspec.events.rasters import RasterCondition, extract_rasters, raster_conditions
+from critspec.models.forward import make_forward_fn
+from critspec.models.loading import LoadedModel
+
+
+def tau_conditions(
+    loaded: LoadedModel, gains: list[float]
+) -> tuple[Moments, list[RasterCondition]]:
+    """Phases 1 and 2 in miniature on a calibration slice: every condition with its tau."""
+    ids = bench_ids(loaded, BENCH.N_WINDOWS)
+    m, r_star = calibrate(loaded, ids)
+    grid = run_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, gains))
+    return m, raster_conditions(tau_frame(grid), BENCH.N_LAYERS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--threads", type=int, default=BENCH.THREADS, help="torch intra-op threads (fixed)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="bracketed extraction runs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = build_model(Path(tmp))
+        gains = [float(g) for g in CANON.CONST.GAIN_GRID_DEFAULT]
+        m, conds = tau_conditions(loaded, gains)
+        raster_ids = bench_ids(loaded, BENCH.N_WINDOWS, CANON.ENUM.SLICE_NAME.RASTERS)
+        print(f"profile: L={BENCH.N_LAYERS} hidden={BENCH.HIDDEN} d_ff={BENCH.D_FF}")
+        print(
+            f"raster slice: N={BENCH.N_WINDOWS} T={BENCH.SEQ_LEN_TOKENS} batch={BENCH.BATCH_SIZE}"
+        )
+        print(f"threads {args.threads}; conditions {len(conds)} over {len(gains)} gains")
+        per_gain = {
+            g: [
+                dataclasses.replace(c, cond_id=i)
+                for i, c in enumerate(x for x in conds if x.g == g)
+            ]
+            for g in gains
+        }
+        forward_fn = make_forward_fn(loaded)
+        ratios, extract_times, bare_times = [], [], []
+        for _ in range(args.repeats):
+            extract_sum = bare_sum = 0.0
+            for g in gains:
+                bare_sum += time_bare(loaded, raster_ids, repeats=1)[0]
+                started = time.perf_counter()
+                extract_rasters(
+                    forward_fn,
+                    raster_ids,
+                    mu=m.mu,
+                    sigma=m.sigma,
+                    eps=CANON.CONST.EPS,
+                    conditions=per_gain[g],
+                    batch_size=BENCH.BATCH_SIZE,
+                    device=CANON.ENUM.DEVICE.CPU,
+                )
+                extract_sum += time.perf_counter() - started
+            extract_times.append(extract_sum)
+            bare_times.append(bare_sum / len(gains))
+            ratios.append(extract_sum / bare_sum)
+        print(f"bare_forward_seconds {statistics.median(bare_times):.4f}")
+        print(f"extraction_seconds {statistics.median(extract_times):.4f} over {len(gains)} gains")
+        print(f"extraction_seconds_per_gain {statistics.median(extract_times) / len(gains):.4f}")
+        print(f"extraction_ratio_per_repeat {' '.join(f'{r:.4f}' for r in ratios)}")
+        print(f"phase3_extraction_over_bare_forward_ratio {statistics.median(ratios):.4f}")
+
+
+if __name__ == "__main__":
+    main()
