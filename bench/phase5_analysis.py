@@ -89,7 +89,6 @@ def main() -> None:
         crackling_min_points=C.CRACKLING_MIN_POINTS,
         tail_min_samples=C.TAIL_FIT_MIN_TAIL_SAMPLES,
         ci_width_max=C.BOOTSTRAP_CI_WIDTH_MAX,
-        gain_baseline=C.GAIN_BASELINE,
         gains=gains,
         gstar=gstar,
     )

@@ -104,7 +104,6 @@ def inputs(seed: int = 0):
         crackling_min_points=4,
         tail_min_samples=20,
         ci_width_max=C.BOOTSTRAP_CI_WIDTH_MAX,
-        gain_baseline=C.GAIN_BASELINE,
         gains=GAINS,
         gstar={(sd, 0.3): GAINS[-1] for sd, _, _ in conds},
     )

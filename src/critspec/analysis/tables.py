@@ -49,7 +49,6 @@ class AnalysisParams:
     crackling_min_points: int  # CRACKLING_MIN_POINTS
     tail_min_samples: int  # TAIL_FIT_MIN_TAIL_SAMPLES
     ci_width_max: float  # BOOTSTRAP_CI_WIDTH_MAX
-    gain_baseline: float  # GAIN_BASELINE
     gains: tuple[float, ...]  # the gain grid
     gstar: Mapping[tuple[str, float], float]  # (spike_def_id, target_rate) -> gstar
     null_suffixes: tuple[tuple[str, str], ...] = CANON_NULL_SUFFIXES
