@@ -33,7 +33,7 @@ POWER_LAW = "power_law"  # powerlaw's distribution name
 # can exceed 3, and below 1 a discrete power law without xmax has no normalization.
 ALPHA_RANGE = (1.0, 10.0)
 PARAMETER_RANGES = {"alpha": list(ALPHA_RANGE)}
-GOLDEN_ITERATIONS = 90  # (sqrt(5)-1)/2 ** 90 * 9 < 1e-17: below float64 resolution near alpha
+GOLDEN_ITERATIONS = 45  # 0.618**45 * 9 < 1e-8: far below powerlaw's own tol (1e-4)
 MIN_UNIQUE_VALUES = 3  # powerlaw's xmin search needs two candidates below the maximum
 
 
