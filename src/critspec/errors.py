@@ -92,6 +92,10 @@ class CheckFailed(CritspecError):
     exit_code = CANON.CLI.EXIT.CONTRACT
 
 
+class ComponentLimitExceeded(CheckFailed):
+    """A sequence has more avalanches than CC_MAX_COMPONENTS_PER_SEQ (DESIGN §4b Phase 5)."""
+
+
 class DependencyError(CritspecError):
     """An upstream run or artifact is missing or was altered since it was sealed."""
 

@@ -1,0 +1,152 @@
+"""Crackling-noise relation with sequence-bootstrap CIs (DESIGN §4b Phase 5).
+
+tau_S and alpha_D: discrete power-law fits of sizes and durations (powerlaw_fit).
+gamma_fit: OLS slope of log mean S on log D over the distinct D in [d_min, d_max]
+present, with at least min_points of them. gamma_pred = (alpha_D - 1) / (tau_S - 1),
+dcc = |gamma_fit - gamma_pred|. A resample draws sequences (not avalanches) and
+pools their avalanches; every statistic here is a function of per-sequence sums
+(tail counts, sums of log x, per-D counts and size sums), so all resamples come from
+one [R, N] weight matrix product. A replicate obeys the point estimate's data rules
+(enough tail samples, enough D points) or is NaN; CIs are over the finite replicates.
+The reason column names the first statistic, in column order, that lacked data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from canon import CANON
+from critspec.analysis.avalanches import Avalanches
+from critspec.analysis.bootstrap import percentile_ci
+from critspec.analysis.powerlaw_fit import PowerLawFit, discrete_alpha_mle, fit_power_law
+
+REASON = CANON.ENUM.FIT_REASON
+
+
+@dataclass(frozen=True)
+class CracklingParams:
+    min_tail: int  # TAIL_FIT_MIN_TAIL_SAMPLES
+    d_min: int  # CRACKLING_D_RANGE_MIN
+    d_max: int  # CRACKLING_D_RANGE_MAX
+    min_points: int  # CRACKLING_MIN_POINTS
+    percentiles: tuple[float, float]  # BOOTSTRAP_CI_PERCENTILES
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class Crackling:
+    n_avalanches: int
+    tau_S: Estimate
+    tau_S_xmin: float
+    alpha_D: Estimate
+    alpha_D_xmin: float
+    gamma_fit: Estimate
+    n_d_points: int
+    gamma_pred: Estimate
+    dcc: Estimate
+    reason: str | None
+    size_fit: PowerLawFit  # reused by the tail fits (same xmin as tau_S)
+
+
+def gamma_ols(
+    counts: np.ndarray, size_sums: np.ndarray, d_values: np.ndarray, min_points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of counts/size_sums [R, nD]: (OLS slope of log mean S on log D, n distinct D).
+
+    A D with no avalanche in the row is left out; fewer than min_points D gives NaN.
+    """
+    present = counts > 0
+    n_points = present.sum(axis=1)
+    x = np.log(d_values.astype(np.float64))[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(present, np.log(size_sums / counts), 0.0)
+        x_bar = (present * x).sum(axis=1) / n_points
+        y_bar = y.sum(axis=1) / n_points
+        dx = np.where(present, x - x_bar[:, None], 0.0)
+        slope = (dx * (y - y_bar[:, None])).sum(axis=1) / (dx * dx).sum(axis=1)
+    return np.where(n_points >= min_points, slope, np.nan), n_points
+
+
+def _per_sequence_tail(
+    values: np.ndarray, seq: np.ndarray, n_seq: int, xmin: float
+) -> tuple[np.ndarray, np.ndarray]:
+    tail = values >= xmin
+    n_tail = np.bincount(seq[tail], minlength=n_seq).astype(np.float64)
+    sum_log = np.bincount(seq[tail], weights=np.log(values[tail]), minlength=n_seq)
+    return n_tail, sum_log
+
+
+def _exponent_replicates(
+    fit: PowerLawFit, values: np.ndarray, seq: np.ndarray, w: np.ndarray, min_tail: int
+) -> np.ndarray:
+    if fit.reason is not None:
+        return np.full(w.shape[0], np.nan)
+    n_tail, sum_log = _per_sequence_tail(values, seq, w.shape[1], fit.xmin)
+    n_r = w @ n_tail
+    alpha = discrete_alpha_mle(n_r, w @ sum_log, fit.xmin)
+    return np.where(n_r >= min_tail, alpha, np.nan)
+
+
+def _estimate(value: float, reps: np.ndarray, percentiles: Sequence[float]) -> Estimate:
+    if not math.isfinite(value):
+        return Estimate(math.nan, math.nan, math.nan)
+    low, high = percentile_ci(reps, percentiles)
+    return Estimate(float(value), float(low), float(high))
+
+
+def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> Crackling:
+    """Crackling statistics of one condition's avalanches; weights [R, N] from its index matrix."""
+    w = np.asarray(weights, dtype=np.float64)
+    n_seq = w.shape[1]
+    sizes = av.size.astype(np.float64)
+    durations = av.duration.astype(np.float64)
+    size_fit = fit_power_law(av.size, params.min_tail)
+    dur_fit = fit_power_law(av.duration, params.min_tail)
+    tau_r = _exponent_replicates(size_fit, sizes, av.seq_index, w, params.min_tail)
+    alpha_r = _exponent_replicates(dur_fit, durations, av.seq_index, w, params.min_tail)
+
+    d_values = np.arange(params.d_min, params.d_max + 1)
+    in_range = (av.duration >= params.d_min) & (av.duration <= params.d_max)
+    cell = av.seq_index[in_range] * d_values.size + (av.duration[in_range] - params.d_min)
+    n_cells = n_seq * d_values.size
+    counts = np.bincount(cell, minlength=n_cells).reshape(n_seq, d_values.size)
+    size_sums = np.bincount(cell, weights=sizes[in_range], minlength=n_cells).reshape(
+        n_seq, d_values.size
+    )
+    (gamma,), (n_d,) = gamma_ols(
+        counts.sum(axis=0, keepdims=True).astype(np.float64),
+        size_sums.sum(axis=0, keepdims=True),
+        d_values,
+        params.min_points,
+    )
+    gamma_r, _ = gamma_ols(w @ counts, w @ size_sums, d_values, params.min_points)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma_pred = (dur_fit.alpha - 1.0) / (size_fit.alpha - 1.0)
+        gamma_pred_r = (alpha_r - 1.0) / (tau_r - 1.0)
+    reasons = [size_fit.reason, dur_fit.reason]
+    reasons.append(REASON.TOO_FEW_DURATION_POINTS if n_d < params.min_points else None)
+    pct = params.percentiles
+    return Crackling(
+        n_avalanches=int(av.size.size),
+        tau_S=_estimate(size_fit.alpha, tau_r, pct),
+        tau_S_xmin=size_fit.xmin,
+        alpha_D=_estimate(dur_fit.alpha, alpha_r, pct),
+        alpha_D_xmin=dur_fit.xmin,
+        gamma_fit=_estimate(float(gamma), gamma_r, pct),
+        n_d_points=int(n_d),
+        gamma_pred=_estimate(float(gamma_pred), gamma_pred_r, pct),
+        dcc=_estimate(abs(float(gamma) - float(gamma_pred)), np.abs(gamma_r - gamma_pred_r), pct),
+        reason=next((r for r in reasons if r is not None), None),
+        size_fit=size_fit,
+    )

@@ -1,0 +1,69 @@
+"""Pooled b and chi, and their bootstrap, against branching() and direct loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci, resample_weights
+from critspec.analysis.lattice_stats import pooled, sequence_stats
+from critspec.events.branching import branching
+
+EPS = 1e-7
+SEED = 12345
+
+
+def test_design_toy_gives_one_third_each() -> None:
+    A = np.zeros((1, 3, 4), dtype=np.uint16)
+    A[0, 1, 1] = A[0, 1, 2] = A[0, 2, 2] = 1
+    est = pooled(sequence_stats(A), np.ones((1, 1)), EPS)
+    assert est.b_time[0] == pytest.approx(1 / 3) and est.b_depth[0] == pytest.approx(1 / 3)
+    assert est.b_tot[0] == pytest.approx(2 / 3)
+
+
+def test_point_estimate_equals_branching_and_numpy_chi() -> None:
+    rng = np.random.default_rng(0)
+    A = rng.poisson(0.4, size=(9, 5, 30)).astype(np.uint16)
+    est = pooled(sequence_stats(A), np.ones((1, 9)), EPS)
+    ref = branching(A > 0)
+    assert est.b_time[0] == pytest.approx(ref.b_time, rel=1e-14)
+    assert est.b_depth[0] == pytest.approx(ref.b_depth, rel=1e-14)
+    y = A.sum(axis=(1, 2)).astype(float)
+    assert est.chi[0] == pytest.approx(np.var(y) / (np.mean(y) + EPS), rel=1e-12)
+
+
+def test_empty_lattice_gives_nan_b() -> None:
+    est = pooled(sequence_stats(np.zeros((2, 2, 3), np.uint16)), np.ones((1, 2)), EPS)
+    assert np.isnan(est.b_tot[0]) and est.chi[0] == 0.0
+
+
+def test_resamples_equal_a_direct_loop() -> None:
+    rng = np.random.default_rng(1)
+    A = rng.poisson(0.5, size=(6, 4, 20)).astype(np.uint16)
+    idx = bootstrap_indices(6, 25, ("sd", 0.01, 0.75), SEED)
+    est = pooled(sequence_stats(A), resample_weights(idx, 6), EPS)
+    for r in range(25):
+        ref = branching(A[idx[r]] > 0)
+        y = A[idx[r]].sum(axis=(1, 2)).astype(float)
+        assert est.b_time[r] == pytest.approx(ref.b_time, rel=1e-12)
+        assert est.b_tot[r] == pytest.approx(ref.b_tot, rel=1e-12)
+        assert est.chi[r] == pytest.approx(np.var(y) / (np.mean(y) + EPS), rel=1e-10)
+
+
+def test_percentile_ci_ignores_nan_replicates() -> None:
+    samples = np.array([[1.0, np.nan], [2.0, np.nan], [np.nan, np.nan], [4.0, np.nan]])
+    low, high = percentile_ci(samples, (25.0, 75.0))
+    assert low[0] == np.percentile([1.0, 2.0, 4.0], 25.0)
+    assert high[0] == np.percentile([1.0, 2.0, 4.0], 75.0)
+    assert np.isnan(low[1]) and np.isnan(high[1])
+
+
+def test_indices_depend_on_the_semantic_keys_only() -> None:
+    a = bootstrap_indices(10, 7, ("sd", 0.002, 0.75), SEED)
+    assert np.array_equal(a, bootstrap_indices(10, 7, ("sd", np.float64(0.002), 0.75), SEED))
+    assert not np.array_equal(a, bootstrap_indices(10, 7, ("sd", 0.002, 0.77), SEED))
+    assert not np.array_equal(a, bootstrap_indices(10, 7, ("sd", 0.002, 0.75), SEED + 1))
+    assert a.dtype == np.int64 and a.shape == (7, 10) and a.min() >= 0 and a.max() < 10
+    w = resample_weights(a, 10)
+    assert (w.sum(axis=1) == 10).all()
+    assert w[3].tolist() == np.bincount(a[3], minlength=10).tolist()

@@ -1,0 +1,225 @@
+"""analyze(): the Phase 5 tables' columns, order, values and determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from canon import CANON
+from critspec.analysis.identifiability import identifiability
+from critspec.analysis.tables import CANON_NULL_SUFFIXES, AnalysisParams, analyze
+from critspec.events.branching import branching
+from critspec.paths import project_root
+
+C = CANON.CONST
+SD = CANON.ENUM.SPIKE_DEF_ID
+GAINS = (0.75, 1.0, 1.25)
+SUFFIXES = [s for _, s in CANON_NULL_SUFFIXES]
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
+CI = ("_ci_low", "_ci_high")
+SUMMARY_COLUMNS = (
+    "spike_def_id target_rate g cond_id is_baseline is_gstar n_sequences n_events "
+    "achieved_rate_oos_mean rate_err_oos_max_abs b_time b_time_ci_low b_time_ci_high "
+    "b_depth b_depth_ci_low b_depth_ci_high".split()
+    + [B_TOT, B_TOT + CI[0], B_TOT + CI[1]]
+    + [
+        c
+        for s in SUFFIXES
+        for c in (
+            f"{B_TOT}_{s}",
+            f"delta_b_time_{s}",
+            f"delta_b_depth_{s}",
+            f"delta_{B_TOT}_{s}",
+            f"delta_{B_TOT}_{s}{CI[0]}",
+            f"delta_{B_TOT}_{s}{CI[1]}",
+        )
+    ]
+    + "chi chi_ci_low chi_ci_high m_mr m_mr_reason".split()
+)
+CRACKLING_COLUMNS = (
+    "cond_id spike_def_id target_rate g adjacency n_avalanches tau_S tau_S_xmin tau_S_ci_low "
+    "tau_S_ci_high alpha_D alpha_D_xmin alpha_D_ci_low alpha_D_ci_high gamma_fit "
+    "gamma_fit_ci_low gamma_fit_ci_high n_d_points gamma_pred gamma_pred_ci_low "
+    "gamma_pred_ci_high dcc dcc_ci_low dcc_ci_high reason"
+).split()
+TAIL_COLUMNS = (
+    "cond_id spike_def_id target_rate g adjacency alternative xmin n_tail alpha "
+    "loglik_ratio_normalized p_value reason"
+).split()
+AVALANCHE_COLUMNS = "cond_id seq_id adjacency size duration height t_min l_min".split()
+IDENT_COLUMNS = (
+    "spike_def_id target_rate gstar gstar_at_edge b_tot_min b_tot_max b_tot_range "
+    "b_tot_ci_width_max varies_beyond_ci ci_width_within_max identifiable"
+).split()
+
+
+def inputs(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    conds = [
+        (sd, r, g) for sd in (SD.TWO_SIDED_ABS, SD.ONE_SIDED_POS) for r in (0.3,) for g in GAINS
+    ]
+    n_cond, shape = len(conds), (6, 3, 40)
+    A = rng.poisson([[[[0.3 * g]]] for _, _, g in conds], size=(n_cond, *shape)).astype(np.uint16)
+    null_A = np.concatenate([rng.permuted(A, axis=3) for _ in SUFFIXES])
+    conditions = pd.DataFrame(
+        {
+            "cond_id": np.arange(n_cond),
+            "spike_def_id": [c[0] for c in conds],
+            "target_rate": [c[1] for c in conds],
+            "g": [c[2] for c in conds],
+            "is_baseline": [c[2] == 1.0 for c in conds],
+            "is_gstar": [c[2] == GAINS[-1] for c in conds],
+        }
+    )
+    null_conditions = pd.DataFrame(
+        {
+            "null_cond_id": np.arange(len(null_A)),
+            "null_id": [nid for nid, _ in CANON_NULL_SUFFIXES for _ in conds],
+            "cond_id": [c for _ in SUFFIXES for c in range(n_cond)],
+        }
+    )
+    rates = pd.DataFrame(
+        {
+            "cond_id": np.repeat(np.arange(n_cond), 3),
+            "layer": np.tile(np.arange(3), n_cond),
+            "r_star": 0.3,
+            "achieved_rate": rng.uniform(0.2, 0.4, 3 * n_cond),
+            "abs_err": rng.uniform(-0.1, 0.1, 3 * n_cond),
+        }
+    )
+    params = AnalysisParams(
+        bootstrap_seed=C.BOOTSTRAP_SEED,
+        bootstrap_reps=40,
+        ci_percentiles=tuple(C.BOOTSTRAP_CI_PERCENTILES),
+        chi_eps=C.CHI_EPS,
+        cc_max=C.CC_MAX_COMPONENTS_PER_SEQ,
+        d_range_min=C.CRACKLING_D_RANGE_MIN,
+        d_range_max=C.CRACKLING_D_RANGE_MAX,
+        crackling_min_points=4,
+        tail_min_samples=20,
+        ci_width_max=C.BOOTSTRAP_CI_WIDTH_MAX,
+        gains=GAINS,
+        gstar={(sd, 0.3): GAINS[-1] for sd, _, _ in conds},
+    )
+    seq_ids = np.array([11, 3, 8, 20, 5, 14])
+    return A, A > 0, conditions, null_A, null_conditions, rates, seq_ids, params
+
+
+def digest(tables) -> str:
+    h = hashlib.sha256()
+    for name in ("summary", "identifiability", "avalanches", "crackling", "tail_fits"):
+        h.update(getattr(tables, name).to_csv(index=False).encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def result():
+    args = inputs()
+    return args, analyze(*args)
+
+
+def test_columns_types_and_sort(result) -> None:
+    (A, *_), t = result
+    assert list(t.summary.columns) == SUMMARY_COLUMNS
+    assert list(t.crackling.columns) == CRACKLING_COLUMNS
+    assert list(t.tail_fits.columns) == TAIL_COLUMNS
+    assert list(t.avalanches.columns) == AVALANCHE_COLUMNS
+    assert list(t.identifiability.columns) == IDENT_COLUMNS
+    for df, keys in (
+        (t.summary, ["spike_def_id", "target_rate", "g"]),
+        (t.crackling, ["spike_def_id", "target_rate", "g", "adjacency"]),
+        (t.tail_fits, ["spike_def_id", "target_rate", "g", "adjacency", "alternative"]),
+        (t.avalanches, ["cond_id", "adjacency", "seq_id", "l_min", "t_min"]),
+    ):
+        assert df[keys].equals(df[keys].sort_values(keys).reset_index(drop=True))
+    assert len(t.summary) == A.shape[0] and len(t.crackling) == 2 * A.shape[0]
+    assert len(t.tail_fits) == 4 * A.shape[0] and len(t.identifiability) == 2
+    assert t.summary["cond_id"].dtype == np.int64 and t.summary["is_gstar"].dtype == bool
+    assert t.avalanches[["size", "duration", "seq_id"]].dtypes.eq(np.int64).all()
+    for df, col in ((t.summary, "m_mr_reason"), (t.crackling, "reason"), (t.tail_fits, "reason")):
+        assert isinstance(df[col].dtype, pd.StringDtype)
+
+
+def test_summary_values_by_an_independent_route(result) -> None:
+    (A, X, conditions, null_A, null_conditions, rates, seq_ids, params), t = result
+    for row in t.summary.itertuples(index=False):
+        c = row.cond_id
+        ref = branching(X[c])
+        assert row.b_time == pytest.approx(ref.b_time) and row.b_tot == pytest.approx(ref.b_tot)
+        assert row.b_tot_ci_low <= row.b_tot <= row.b_tot_ci_high
+        y = A[c].sum(axis=(1, 2)).astype(float)
+        assert row.chi == pytest.approx(np.var(y) / (np.mean(y) + C.CHI_EPS))
+        assert row.n_events == A[c].sum()
+        mine = rates[rates.cond_id == c]
+        assert row.achieved_rate_oos_mean == pytest.approx(mine.achieved_rate.mean())
+        assert row.rate_err_oos_max_abs == pytest.approx(mine.abs_err.abs().max())
+        for k, s in enumerate(SUFFIXES):
+            null = branching(null_A[k * len(conditions) + c] > 0)
+            assert getattr(row, f"delta_b_time_{s}") == pytest.approx(ref.b_time - null.b_time)
+            assert getattr(row, f"{B_TOT}_{s}") == pytest.approx(null.b_tot)
+    av = t.avalanches
+    for c in range(A.shape[0]):
+        per_seq = av[av.cond_id == c].groupby(["adjacency", "seq_id"])["size"].sum()
+        for adj in av.adjacency.unique():
+            assert per_seq[adj].reindex(seq_ids).tolist() == A[c].sum(axis=(1, 2)).tolist()
+
+
+def test_identifiability_flags() -> None:
+    b_tot = np.array([1.0, 1.4, 1.12])
+    low, high = b_tot - 0.08, b_tot + 0.08
+    f = identifiability(b_tot, low, high, 1.0, GAINS, 0.5)
+    assert (f.b_tot_range, f.b_tot_ci_width_max) == pytest.approx((0.4, 0.16))
+    assert f.varies_beyond_ci and f.ci_width_within_max and not f.gstar_at_edge
+    assert f.identifiable
+    wide = identifiability(b_tot, b_tot - 0.3, b_tot + 0.3, 1.0, GAINS, 0.5)
+    assert not wide.varies_beyond_ci and not wide.ci_width_within_max and not wide.identifiable
+    edge = identifiability(b_tot, low, high, GAINS[-1], GAINS, 0.5)
+    assert edge.gstar_at_edge and not edge.identifiable
+    nan = identifiability(
+        np.full(3, np.nan), np.full(3, np.nan), np.full(3, np.nan), 1.0, GAINS, 0.5
+    )
+    assert np.isnan(nan.b_tot_range) and not nan.identifiable
+
+
+def test_identical_inputs_give_identical_tables_under_any_hash_seed(result) -> None:
+    args, t = result
+    assert digest(analyze(*args)) == digest(t)
+    code = (
+        "from tests.test_analysis_tables import analyze, digest, inputs;"
+        "print(digest(analyze(*inputs())))"
+    )
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": "12345" if os.environ.get("PYTHONHASHSEED") != "12345" else "7",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=project_root(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == digest(t)
+
+
+def test_resamples_change_with_the_condition_keys_only_not_labels(result) -> None:
+    args, t = result
+    conditions = args[2].copy()
+    conditions["target_rate"] = 0.31  # a different condition key: different index matrices
+    params = args[7]
+    moved = AnalysisParams(
+        **{**vars(params), "gstar": {k[:1] + (0.31,): v for k, v in params.gstar.items()}}
+    )
+    other = analyze(args[0], args[1], conditions, *args[3:7], moved)
+    assert not np.allclose(other.summary.b_tot_ci_low, t.summary.b_tot_ci_low)
+    assert np.array_equal(other.summary.b_tot, t.summary.b_tot)
+    # seq_id is a label, not a seed key: relabelling the sequences moves no resample.
+    relabelled = analyze(*args[:6], args[6] + 1000, params)
+    assert relabelled.summary.equals(t.summary) and relabelled.crackling.equals(t.crackling)
