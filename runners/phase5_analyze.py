@@ -65,7 +65,6 @@ def run(ctx: PhaseContext) -> None:
         crackling_min_points=an.crackling_min_points,
         tail_min_samples=an.tail_fit_min_tail_samples,
         ci_width_max=an.ci_width_max,
-        gain_baseline=cfg.calibration.gain_baseline,
         gains=tuple(cfg.gain_grid.gains),
         gstar=gstar_table(gstar_doc),
     )

@@ -189,7 +189,7 @@ class RunBuilder:
     def write_table(self, contract_id: str, csv_contract_id: str, frame: Any) -> Path:
         """A Parquet table and its CSV twin (`mirrors`) from the same typed columns."""
         types = {c["name"]: c["type"] for c in contracts.view(contract_id, "columns")["columns"]}
-        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        columns = {name: _column(frame[name]) for name in frame.columns}
         path = self.write_parquet(contract_id, columns)
         table = writers.parquet_table(columns, types, path)
         self._written(csv_contract_id, writers.write_csv, table)
@@ -302,6 +302,13 @@ class RunBuilder:
                 f"{self.phase.key} did not write {sorted(declared - written)}, declared in "
                 "spec/phases.yaml `produces` (a bug in the runner or the spec)"
             )
+
+
+def _column(series: Any) -> np.ndarray:
+    """A pandas column as numpy; missing values of a nullable string column become None."""
+    if series.dtype == object or str(series.dtype).startswith("string"):
+        return series.to_numpy(dtype=object, na_value=None)
+    return series.to_numpy()
 
 
 def _make_read_only(root: Path) -> None:
