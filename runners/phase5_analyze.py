@@ -148,7 +148,9 @@ def write_figures(
     gstar_rows = pd.DataFrame(gstar_doc["conditions"])
     figures = {
         "fig_raster_example": raster_example(rasters["A"][cid, n], box, title),
-        "fig_rate_match": rate_match(rates, conditions),
+        "fig_rate_match": rate_match(
+            rates[["cond_id", "layer", "r_star", "achieved_rate"]], conditions
+        ),
         "fig_b_curves": b_curves(summary),
         "fig_delta_b_nulls": delta_b_nulls(summary, suffixes),
         "fig_gstar_selection": gstar_selection(summary, gstar_rows, gstar_doc["tie_tol_abs"]),
