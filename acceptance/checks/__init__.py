@@ -59,6 +59,14 @@ def check(name: str) -> Callable[[Check], Check]:
 
 
 def load_all() -> dict[str, Check]:
-    from acceptance.checks import generic, phase0, phase1, phase2  # noqa: F401  (registration)
+    from acceptance.checks import (  # noqa: F401  (registration)
+        generic,
+        phase0,
+        phase1,
+        phase2,
+        phase3,
+        phase4,
+        phase5,
+    )
 
     return CHECKS

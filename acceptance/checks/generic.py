@@ -15,8 +15,9 @@ from critspec.validate.run import validate_run
 
 def _results(ctx: CheckContext) -> list[str]:
     return [
-        f"{contracts.entry(cid)['subdir']}/{contracts.entry(cid)['basenames'][0]}"
+        f"{contracts.entry(cid)['subdir']}/{base}"
         for cid in ctx.phase.produces
+        for base in contracts.entry(cid)["basenames"]
     ]
 
 
@@ -61,12 +62,14 @@ def index_hashes_match(ctx: CheckContext) -> None:
 
 @check("results_deterministic")
 def results_deterministic(ctx: CheckContext) -> None:
-    sub = CANON.OUTPUT.SUBDIR.RESULTS
-    a, b = tree_hashes(ctx.run_a / sub), tree_hashes(ctx.run_b / sub)
-    assert a, f"{ctx.run_a}: no results"
+    """results/, tables/ and figs/ byte-identical across the two runs directories."""
+    subs = {contracts.entry(cid)["subdir"] for cid in ctx.phase.produces}
+    a = {s: tree_hashes(ctx.run_a / s) for s in sorted(subs)}
+    b = {s: tree_hashes(ctx.run_b / s) for s in sorted(subs)}
+    assert all(a.values()), f"{ctx.run_a}: an output folder is empty"
     assert a == b, (
         f"results differ between {ctx.run_a} and {ctx.run_b}: "
-        f"{sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))}"
+        f"{[(s, k) for s in subs for k in set(a[s]) | set(b[s]) if a[s].get(k) != b[s].get(k)]}"
     )
     assert ctx.run_a.name == ctx.run_b.name, "same config gave different content-hash run ids"
     assert ctx.record(ctx.run_a)["created_utc"] != ctx.record(ctx.run_b)["created_utc"]

@@ -1,0 +1,196 @@
+"""Phase 5 acceptance: tables and figures recomputed by independent routes
+(DESIGN §4b Phase 5, §7): b and chi by direct numpy sums over the rasters, their CIs by
+a direct loop over the condition's resampling plan, avalanches by a breadth-first flood
+fill, the CSV twins against their Parquet tables, the identifiability flags from the
+summary."""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acceptance.checks import CheckContext, check
+from acceptance.checks.phase3 import results, upstream
+from canon import CANON
+from critspec.analysis.bootstrap import bootstrap_indices
+from critspec.store.writers import read_json
+from critspec.validate import contracts
+from critspec.validate.run import load_config
+
+ART = CANON.OUTPUT.ARTIFACT
+TABLES = CANON.OUTPUT.SUBDIR.TABLES
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
+ADJ = CANON.ENUM.ADJACENCY
+# Sums of the same integers in another order agree exactly; ratios of them to the ulp.
+RTOL = 1e-12
+
+
+def table(run_dir: Path, contract_id: str) -> pd.DataFrame:
+    entry = contracts.entry(contract_id)
+    return pd.read_parquet(run_dir / entry["subdir"] / entry["basenames"][0])
+
+
+def b_direct(X: np.ndarray) -> tuple[float, float]:
+    """Pooled (b_time, b_depth) of X [N, L, T] by plain sums (DESIGN §4)."""
+    X = X.astype(np.int64)
+    den = X.sum()
+    if den == 0:
+        return float("nan"), float("nan")
+    time = (X[:, :, :-1] * X[:, :, 1:]).sum()
+    depth = (X[:, :-1, :] * X[:, 1:, :]).sum()
+    return time / den, depth / den
+
+
+def chi_direct(A: np.ndarray, eps: float) -> float:
+    Y = A.astype(np.float64).sum(axis=(1, 2))
+    return float(Y.var() / (Y.mean() + eps))
+
+
+def _close(found: float, want: float, what: str) -> None:
+    assert (np.isnan(found) and np.isnan(want)) or np.isclose(found, want, rtol=RTOL, atol=0), (
+        f"{what}: table has {found!r}, recomputed {want!r}"
+    )
+
+
+@check("summary_recomputed_from_rasters")
+def summary_recomputed_from_rasters(ctx: CheckContext) -> None:
+    cfg = load_config(ctx.run_a)
+    analysis = cfg["analysis"]
+    rasters = results(upstream(ctx, "rasters"), ART.RASTERS)
+    nulls = results(upstream(ctx, "null_rasters"), ART.NULL_RASTERS)
+    null_conds = results(upstream(ctx, "null_conditions"), ART.NULL_CONDITIONS)
+    summary = table(ctx.run_a, "summary")
+    suffix = {
+        getattr(CANON.ENUM.NULL_ID, k): getattr(CANON.OUTPUT.NULL_SUFFIX, k)
+        for k in vars(CANON.ENUM.NULL_ID)
+        if not k.startswith("_")
+    }
+    lo, hi = analysis["ci_percentiles"]
+    for row in summary.itertuples():
+        where = f"{ctx.run_a}: {row.spike_def_id} r={row.target_rate} g={row.g}"
+        X, A = rasters["X"][row.cond_id], rasters["A"][row.cond_id]
+        b_time, b_depth = b_direct(X)
+        _close(row.b_time, b_time, f"{where}: b_time")
+        _close(row.b_depth, b_depth, f"{where}: b_depth")
+        _close(row.b_tot, b_time + b_depth, f"{where}: b_tot")
+        _close(row.chi, chi_direct(A, analysis["chi_eps"]), f"{where}: chi")
+        assert row.n_events == int(A.sum()), where
+        for null_id, s in suffix.items():
+            k = null_conds[
+                (null_conds["null_id"] == null_id) & (null_conds["cond_id"] == row.cond_id)
+            ]
+            nt, nd = b_direct(nulls["X"][k["null_cond_id"].item()])
+            _close(getattr(row, f"{B_TOT}_{s}"), nt + nd, f"{where}: b_tot of {null_id}")
+            _close(getattr(row, f"delta_{B_TOT}_{s}"), b_time + b_depth - nt - nd, where)
+        # The CI by a direct loop over the condition's resampling plan.
+        plan = bootstrap_indices(
+            X.shape[0],
+            analysis["bootstrap_reps"],
+            (row.spike_def_id, row.target_rate, row.g),
+            CANON.CONST.BOOTSTRAP_SEED,
+        )
+        b_tot_reps = np.array([sum(b_direct(X[idx])) for idx in plan])
+        finite = b_tot_reps[np.isfinite(b_tot_reps)]
+        _close(row.b_tot_ci_low, float(np.percentile(finite, lo)), f"{where}: b_tot_ci_low")
+        _close(row.b_tot_ci_high, float(np.percentile(finite, hi)), f"{where}: b_tot_ci_high")
+
+
+def components_bfs(X: np.ndarray, diagonal: bool) -> list[tuple[int, int, int, int, list]]:
+    """Components of one [L, T] lattice by flood fill: (l_min, t_min, height, duration, cells)."""
+    L, T = X.shape
+    steps = [(0, 1), (0, -1), (1, 0), (-1, 0)]
+    if diagonal:
+        steps += [(1, 1), (1, -1), (-1, 1), (-1, -1)]
+    seen = np.zeros_like(X, dtype=bool)
+    out = []
+    for l0 in range(L):
+        for t0 in range(T):
+            if not X[l0, t0] or seen[l0, t0]:
+                continue
+            cells, queue = [], deque([(l0, t0)])
+            seen[l0, t0] = True
+            while queue:
+                lay, t = queue.popleft()
+                cells.append((lay, t))
+                for dl, dt in steps:
+                    m, u = lay + dl, t + dt
+                    if 0 <= m < L and 0 <= u < T and X[m, u] and not seen[m, u]:
+                        seen[m, u] = True
+                        queue.append((m, u))
+            ls, ts = [c[0] for c in cells], [c[1] for c in cells]
+            out.append((min(ls), min(ts), max(ls) - min(ls) + 1, max(ts) - min(ts) + 1, cells))
+    return out
+
+
+@check("avalanches_recomputed_from_rasters")
+def avalanches_recomputed_from_rasters(ctx: CheckContext) -> None:
+    """The gstar conditions' avalanches, both adjacencies, equal a flood fill's."""
+    rasters = results(upstream(ctx, "rasters"), ART.RASTERS)
+    conds = results(upstream(ctx, "rasters"), ART.RASTER_CONDITIONS)
+    av = table(ctx.run_a, "avalanches")
+    cols = ["seq_id", "size", "duration", "height", "t_min", "l_min"]
+    for cond_id in conds[conds["is_gstar"]]["cond_id"]:
+        for adjacency, diagonal in ((ADJ.ADJ_4N, False), (ADJ.ADJ_8N, True)):
+            want = []
+            for n, seq in enumerate(rasters["seq_id"]):
+                A = rasters["A"][cond_id, n]
+                for l_min, t_min, height, duration, cells in components_bfs(A > 0, diagonal):
+                    size = int(sum(A[lay, t] for lay, t in cells))
+                    want.append((int(seq), size, duration, height, t_min, l_min))
+            mine = av[(av["cond_id"] == cond_id) & (av["adjacency"] == adjacency)][cols]
+            got = sorted(tuple(int(v) for v in r) for r in mine.itertuples(index=False))
+            assert got == sorted(want), f"{ctx.run_a}: cond {cond_id} {adjacency} avalanches differ"
+
+
+@check("csv_equals_parquet")
+def csv_equals_parquet(ctx: CheckContext) -> None:
+    for cid in ctx.phase.produces:
+        twin = contracts.entry(cid)
+        if twin["format"] != CANON.ENUM.ARTIFACT_FORMAT.CSV:
+            continue
+        parquet_id = twin["views"]["columns"].split(".")[0]
+        want = table(ctx.run_a, parquet_id)
+        got = pd.read_csv(ctx.run_a / twin["subdir"] / twin["basenames"][0], keep_default_na=False)
+        assert list(got.columns) == list(want.columns), cid
+        assert len(got) == len(want), cid
+        for name in want.columns:
+            w, g = want[name], got[name]
+            if pd.api.types.is_float_dtype(w):
+                g = pd.to_numeric(g.replace("", np.nan))
+                assert np.array_equal(w.to_numpy(), g.to_numpy(dtype=np.float64), equal_nan=True), (
+                    f"{cid}: column {name}"
+                )
+            elif pd.api.types.is_bool_dtype(w):
+                assert (g.astype(str).str.lower() == w.map({True: "true", False: "false"})).all()
+            else:
+                text = w.astype(object).where(w.notna(), "").astype(str)
+                assert (g.astype(str) == text).all(), f"{cid}: column {name}"
+
+
+@check("identifiability_flags_consistent")
+def identifiability_flags_consistent(ctx: CheckContext) -> None:
+    summary = table(ctx.run_a, "summary")
+    ident = table(ctx.run_a, "identifiability")
+    cfg = load_config(ctx.run_a)
+    gains = cfg["gain_grid"]["gains"]
+    gstar = read_json(upstream(ctx, "gstar") / CANON.OUTPUT.SUBDIR.RESULTS / ART.GSTAR)
+    chosen = {(c["spike_def_id"], c["target_rate"]): c["gstar"] for c in gstar["conditions"]}
+    for row in ident.itertuples():
+        rows = summary[
+            (summary["spike_def_id"] == row.spike_def_id)
+            & (summary["target_rate"] == row.target_rate)
+        ]
+        width = (rows[f"{B_TOT}_ci_high"] - rows[f"{B_TOT}_ci_low"]).max()
+        spread = rows[B_TOT].max() - rows[B_TOT].min()
+        assert row.gstar == chosen[(row.spike_def_id, row.target_rate)]
+        assert row.gstar_at_edge == (row.gstar in (min(gains), max(gains)))
+        _close(row.b_tot_range, spread, "b_tot_range")
+        _close(row.b_tot_ci_width_max, width, "b_tot_ci_width_max")
+        assert row.varies_beyond_ci == bool(spread > width)
+        assert row.ci_width_within_max == bool(width <= cfg["analysis"]["ci_width_max"])
+        assert row.identifiable == (
+            row.varies_beyond_ci and row.ci_width_within_max and not row.gstar_at_edge
+        )
