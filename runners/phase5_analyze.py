@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze
 
 from canon import CANON
+from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze
 from critspec.errors import DependencyError
 from critspec.figures import (
     b_curves,

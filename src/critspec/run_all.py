@@ -1,4 +1,5 @@
-"""`critspec run-all`: phases 0 -> 1 -> 2 -> select for every model role, then a summary.
+"""`critspec run-all`: every phase of spec/phases.yaml for every model role, then a summary
+of what gstar means on the held-out rasters.
 
 A run that already exists for the same config is reused after `validate-run`
 instead of failing with exit 4; anything else behaves as the single commands.
@@ -9,13 +10,18 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from canon import CANON
 from critspec.orchestrate import Invocation, Options, execute, planned_run_id, settle
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
-from critspec.store.writers import read_json
+from critspec.validate import contracts
 
-GSTAR_CONTRACT = "gstar"
+SUMMARY_CONTRACT = "summary"
+IDENT_CONTRACT = "identifiability"
+CRACKLING_CONTRACT = "crackling"
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
 def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
@@ -28,37 +34,89 @@ def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
 
 def run_all(options: Options) -> int:
     spec = project_spec()
-    gstar_runs: dict[str, Path] = {}
+    analysis_runs: dict[str, Path] = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
             inv = settle(replace(options, model_role=role, from_run=None), phase.key)
             run_dir, reused = _run_or_reuse(inv)
             label = f"{phase.id}" + (f" [{role}]" if role else "")
             print(f"{'reused' if reused else 'sealed'} {label}: {run_dir}", flush=True)
-            if GSTAR_CONTRACT in phase.produces:
-                gstar_runs[role] = run_dir
+            if SUMMARY_CONTRACT in phase.produces:
+                analysis_runs[role] = run_dir
     print()
-    print(summary_table(gstar_runs))
+    print(summary_table(analysis_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")
     return CANON.CLI.EXIT.OK
 
 
-def summary_table(gstar_runs: dict[str, Path]) -> str:
-    rows = [("model_role", "spike_def_id", "target_rate", "gstar", "b_tot@gstar", "decided_by")]
-    for role, run_dir in gstar_runs.items():
-        doc = read_json(run_dir / CANON.OUTPUT.SUBDIR.RESULTS / CANON.OUTPUT.ARTIFACT.GSTAR)
-        for c in doc["conditions"]:
-            rows.append(
-                (
-                    role,
-                    c["spike_def_id"],
-                    f"{c['target_rate']:g}",
-                    f"{c['gstar']:g}",
-                    f"{c['b_tot_at_gstar']:.4f}",
-                    c["decided_by"],
-                )
+def _table(run_dir: Path, contract_id: str) -> pd.DataFrame:
+    entry = contracts.entry(contract_id)
+    return pd.read_parquet(run_dir / entry["subdir"] / entry["basenames"][0])
+
+
+def _ci(row: pd.Series, name: str) -> str:
+    return f"{row[name]:.3f} [{row[name + '_ci_low']:.3f}, {row[name + '_ci_high']:.3f}]"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
+    """Per (spike definition, target rate) of one role's Phase 5 run: gstar and what it
+    means on the held-out rasters (DESIGN §4b Phase 5)."""
+    summary = _table(run_dir, SUMMARY_CONTRACT)
+    ident = _table(run_dir, IDENT_CONTRACT)
+    crackling = _table(run_dir, CRACKLING_CONTRACT)
+    first_adj = crackling[crackling["adjacency"] == CANON.ENUM.ADJACENCY.ADJ_4N]
+    perm = f"delta_{B_TOT}_{CANON.OUTPUT.NULL_SUFFIX.TIME_PERM}"
+    rows = []
+    for flags in ident.itertuples():
+        mine = summary[
+            (summary["spike_def_id"] == flags.spike_def_id)
+            & (summary["target_rate"] == flags.target_rate)
+        ]
+        base = mine[mine["is_baseline"]].iloc[0]
+        star = mine[mine["is_gstar"]].iloc[0]
+        fit = first_adj[first_adj["cond_id"] == star["cond_id"]].iloc[0]
+        rows.append(
+            (
+                role,
+                flags.spike_def_id,
+                f"{flags.target_rate:g}",
+                f"{flags.gstar:g}",
+                _ci(base, B_TOT),
+                _ci(star, B_TOT),
+                _ci(star, perm),
+                _ci(star, "chi"),
+                f"{fit['gamma_fit']:.2f} / {fit['gamma_pred']:.2f}",
+                f"{flags.b_tot_range:.3f} / {flags.b_tot_ci_width_max:.3f}",
+                _yes(flags.gstar_at_edge),
+                _yes(flags.identifiable),
             )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        )
+    return rows
+
+
+def summary_table(analysis_runs: dict[str, Path]) -> str:
+    head = (
+        "model_role",
+        "spike_def_id",
+        "target_rate",
+        "gstar",
+        "b_tot(g=1) [CI]",
+        "b_tot(gstar) [CI]",
+        "delta_b_tot perm (gstar) [CI]",
+        "chi(gstar) [CI]",
+        "gamma fit/pred",
+        "b_tot range/CI width",
+        "edge",
+        "identifiable",
+    )
+    rows = [head]
+    for role, run_dir in analysis_runs.items():
+        rows.extend(summary_rows(run_dir, role))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )

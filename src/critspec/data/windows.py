@@ -4,8 +4,8 @@ Text is concatenated in document order and cut into non-overlapping windows of
 exactly T tokens (no padding). N windows are drawn without replacement by a PRNG
 seeded from (BOOTSTRAP_SEED, dataset role, slice name) and kept in ascending
 order. A held-out slice (Phase 3's rasters, DESIGN §4b) is drawn the same way from
-the windows outside another slice. The slice hash covers the ordered (window index, token ids) and the
-tokenizer hash, so the same windows under another tokenizer hash differently.
+the windows outside another slice. The slice hash covers the ordered (window index,
+token ids) and the tokenizer hash, so the same windows under another tokenizer hash differently.
 """
 
 from __future__ import annotations
