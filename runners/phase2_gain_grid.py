@@ -57,7 +57,9 @@ def run(ctx: PhaseContext) -> None:
 
     [p1_slice] = calibration.record["dataset_slices"]
     token_slice = TokenSlice(slice_arrays["window_index"], slice_arrays["input_ids"])
-    recomputed = slice_sha256(token_slice, tokenizer_sha256(loaded.tokenizer))
+    recomputed = slice_sha256(
+        token_slice, tokenizer_sha256(loaded.tokenizer), p1_slice.get("content_sha256")
+    )
     if recomputed != p1_slice["slice_sha256"]:
         raise DependencyError(
             f"calibration slice hash {recomputed[:12]}… under this model's tokenizer differs "

@@ -88,7 +88,9 @@ def slice_hash_reproducible(ctx: CheckContext) -> None:
     assert a["slice_sha256"] == b["slice_sha256"], "slice hash differs between reruns"
     arrays = read_npz(ctx.run_a / RESULTS / CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE)
     recomputed = slice_sha256(
-        TokenSlice(arrays["window_index"], arrays["input_ids"]), a["tokenizer_sha256"]
+        TokenSlice(arrays["window_index"], arrays["input_ids"]),
+        a["tokenizer_sha256"],
+        a.get("content_sha256"),
     )
     name = CANON.OUTPUT.ARTIFACT.CALIBRATION_SLICE
     assert recomputed == a["slice_sha256"], f"{name} does not hash to the record"

@@ -79,6 +79,8 @@ def settle(options: Options, phase_key: str) -> Invocation:
     config = load_config(options.config)
     if phase.per_model_role and options.model_role is None:
         raise ConfigError(f"{phase.id} needs --model-role ({', '.join(phase.commands)})")
+    if phase.per_model_role:
+        config.require_roles((str(options.model_role),), f"{phase.id} --model-role")
     runtime = config.pipeline.runtime
     device = resolve_device(options.device or runtime.device)
     dtype = resolve_dtype(options.dtype or runtime.dtype, device)

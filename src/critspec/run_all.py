@@ -2,7 +2,9 @@
 of what gstar means on the held-out rasters.
 
 A run that already exists for the same config is reused after `validate-run`
-instead of failing with exit 4; anything else behaves as the single commands.
+instead of failing with exit 4; anything else behaves as the single commands. A
+profile may declare a single model role (DESIGN §4 "Model roles"): per-role phases
+then run for the configured roles only, and say which they skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from canon import CANON
+from critspec.config.resolve import load_config
 from critspec.orchestrate import Invocation, Options, execute, planned_run_id, settle
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
@@ -34,9 +37,13 @@ def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
 
 def run_all(options: Options) -> int:
     spec = project_spec()
+    configured = load_config(options.config).model_roles
     analysis_runs: dict[str, Path] = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
+            if role is not None and role not in configured:
+                print(f"skipped {phase.id} [{role}]: the profile declares no {role} model")
+                continue
             inv = settle(replace(options, model_role=role, from_run=None), phase.key)
             run_dir, reused = _run_or_reuse(inv)
             label = f"{phase.id}" + (f" [{role}]" if role else "")

@@ -68,6 +68,22 @@ class ResolvedConfig:
                 return binding.entry
         raise ConfigError(f"no model configured for role {role}; add it to the models file")
 
+    @property
+    def model_roles(self) -> tuple[str, ...]:
+        """The model roles the profile declares, in file order (one or both)."""
+        return tuple(binding.role for binding in self.models.models)
+
+    def require_roles(self, roles: tuple[str, ...], what: str) -> None:
+        """ConfigError in one line when `what` needs a role the profile does not declare
+        (DESIGN §4 "Model roles": a profile may declare a single role)."""
+        missing = [r for r in roles if r not in self.model_roles]
+        if missing:
+            raise ConfigError(
+                f"{what} needs model role {' and '.join(roles)}, but this profile declares "
+                f"only {', '.join(self.model_roles)}; add a {missing[0]} model to the "
+                f"models file or use a profile that has one"
+            )
+
     def dataset_entry(self, role: str) -> Any:
         for binding in self.datasets.datasets:
             if binding.role == role:

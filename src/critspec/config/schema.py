@@ -15,7 +15,10 @@ from canon import CANON
 from critspec.data.sources import DatasetEntry
 
 ModelSource = Literal[
-    CANON.ENUM.MODEL_SOURCE.EMBEDDED, CANON.ENUM.MODEL_SOURCE.HUB, CANON.ENUM.MODEL_SOURCE.LOCAL_DIR
+    CANON.ENUM.MODEL_SOURCE.EMBEDDED,
+    CANON.ENUM.MODEL_SOURCE.HUB,
+    CANON.ENUM.MODEL_SOURCE.LOCAL_DIR,
+    CANON.ENUM.MODEL_SOURCE.GGUF_PACKAGE,
 ]
 ModelRole = Literal[CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE]
 Device = Literal[CANON.ENUM.DEVICE.AUTO, CANON.ENUM.DEVICE.CPU, CANON.ENUM.DEVICE.CUDA]
@@ -26,7 +29,9 @@ SpikeDef = Literal[CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_I
 DatasetRole = Literal[
     CANON.ENUM.DATASET_ROLE.A, CANON.ENUM.DATASET_ROLE.B, CANON.ENUM.DATASET_ROLE.MC
 ]
-Profile = Literal[CANON.ENUM.PROFILE.EMBEDDED_DEFAULT, CANON.ENUM.PROFILE.PAPER_SCALE]
+Profile = Literal[
+    CANON.ENUM.PROFILE.EMBEDDED_DEFAULT, CANON.ENUM.PROFILE.PAPER_SCALE, CANON.ENUM.PROFILE.SMOLLM2
+]
 
 
 class _Strict(BaseModel):
@@ -34,7 +39,8 @@ class _Strict(BaseModel):
 
 
 class ModelEntry(_Strict):
-    """One model: embedded (materialized from its definition), a hub id, or a local directory."""
+    """One model: embedded (materialized from its definition), a hub id, a local directory,
+    or a GGUF file inside an installed wheel (converted into the cache)."""
 
     SOURCE: ModelSource
     ARCH: str | None = None
@@ -49,6 +55,11 @@ class ModelEntry(_Strict):
     REVISION: str | None = None
     PATH: Path | None = None
     ALLOW_HUB: bool = False
+    DISTRIBUTION: str | None = None
+    VERSION: str | None = None
+    FILE: str | None = None
+    SHA256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    CONVERTER: int | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> ModelEntry:
@@ -64,6 +75,13 @@ class ModelEntry(_Strict):
             ),
             CANON.ENUM.MODEL_SOURCE.HUB: ("HF_ID",),
             CANON.ENUM.MODEL_SOURCE.LOCAL_DIR: ("PATH",),
+            CANON.ENUM.MODEL_SOURCE.GGUF_PACKAGE: (
+                "DISTRIBUTION",
+                "VERSION",
+                "FILE",
+                "SHA256",
+                "CONVERTER",
+            ),
         }[self.SOURCE]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:

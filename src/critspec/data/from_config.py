@@ -1,4 +1,4 @@
-"""The configured calibration slice and its run-record entry (DESIGN §4)."""
+"""The configured calibration and raster slices and their run-record entries (DESIGN §4, §4b)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from canon import CANON
 from critspec.config.resolve import ResolvedConfig
-from critspec.data.sources import load_texts
+from critspec.data.sources import content_provenance, load_texts
 from critspec.data.tokenizer import tokenizer_sha256
 from critspec.data.windows import (
     TokenSlice,
@@ -20,10 +20,13 @@ from critspec.data.windows import (
 def calibration_slice(config: ResolvedConfig, tokenizer: Any) -> tuple[TokenSlice, dict[str, Any]]:
     cal = config.pipeline.calibration
     entry = config.dataset_entry(cal.dataset_role)
-    tokens = tokenize_concat(load_texts(entry), tokenizer)
+    texts = load_texts(entry)
+    provenance = content_provenance(entry, texts)
+    tokens = tokenize_concat(texts, tokenizer)
     name = CANON.ENUM.SLICE_NAME.CALIBRATION
     token_slice = sample_windows(tokens, cal.seq_len_tokens, cal.n_windows, cal.dataset_role, name)
-    return token_slice, slice_record(token_slice, cal.dataset_role, name, entry.SOURCE, tokenizer)
+    record = slice_record(token_slice, cal.dataset_role, name, entry.SOURCE, tokenizer, provenance)
+    return token_slice, record
 
 
 def raster_slice(
@@ -33,16 +36,24 @@ def raster_slice(
     one of `exclude` (the calibration slice's window indices) (DESIGN §4b)."""
     cal, ras = config.pipeline.calibration, config.pipeline.rasters
     entry = config.dataset_entry(ras.dataset_role)
-    tokens = tokenize_concat(load_texts(entry), tokenizer)
+    texts = load_texts(entry)
+    provenance = content_provenance(entry, texts)
+    tokens = tokenize_concat(texts, tokenizer)
     name = CANON.ENUM.SLICE_NAME.RASTERS
     token_slice = sample_heldout_windows(
         tokens, cal.seq_len_tokens, ras.n_windows, ras.dataset_role, name, exclude
     )
-    return token_slice, slice_record(token_slice, ras.dataset_role, name, entry.SOURCE, tokenizer)
+    record = slice_record(token_slice, ras.dataset_role, name, entry.SOURCE, tokenizer, provenance)
+    return token_slice, record
 
 
 def slice_record(
-    token_slice: TokenSlice, dataset_role: str, name: str, source: str, tokenizer: Any
+    token_slice: TokenSlice,
+    dataset_role: str,
+    name: str,
+    source: str,
+    tokenizer: Any,
+    provenance: dict[str, Any],
 ) -> dict[str, Any]:
     """The run record's entry for a slice: its identity and its sha256."""
     tok_hash = tokenizer_sha256(tokenizer)
@@ -52,6 +63,7 @@ def slice_record(
         "source": source,
         "n_windows": token_slice.n_windows,
         "seq_len_tokens": token_slice.seq_len,
-        "slice_sha256": slice_sha256(token_slice, tok_hash),
+        "slice_sha256": slice_sha256(token_slice, tok_hash, provenance["content_sha256"]),
         "tokenizer_sha256": tok_hash,
+        **provenance,
     }

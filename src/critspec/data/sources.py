@@ -1,9 +1,11 @@
 """Dataset entries and their texts (DESIGN §4 "Datasets and sampling", §5).
 
 One config entry (keys as in CANON.DATASET.*) names where documents come from:
-the synthetic generators, a local file (.txt, .jsonl, .parquet) or a Hugging Face
-dataset (optional `datasets` extra, offline unless ALLOW_HUB). Documents keep
-their source order; empty ones are dropped.
+the synthetic generators, a local file (.txt, .jsonl, .parquet), a Hugging Face
+dataset (optional `datasets` extra, offline unless ALLOW_HUB), or text that ships
+with Python (critspec.data.stdlib: reference topics, module docstrings, and a cloze
+multiple-choice task built from the docstrings). Documents keep their source order;
+empty ones are dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canon import CANON
+from critspec.data import stdlib
 from critspec.data.synthetic import generate_corpus
 from critspec.errors import ConfigError
 from critspec.store.writers import read_text
@@ -28,18 +31,37 @@ DatasetSource = Literal[
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
     CANON.ENUM.DATASET_SOURCE.LOCAL_FILE,
     CANON.ENUM.DATASET_SOURCE.HF_DATASET,
+    CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS,
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS,
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE,
 ]
+STDLIB_SOURCES = (
+    CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS,
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS,
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE,
+)
 
 # Keys each source needs, and keys it accepts besides those and SOURCE.
 _REQUIRED: dict[str, tuple[str, ...]] = {
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC: ("GENERATOR", "N_DOCS", "SEED"),
     CANON.ENUM.DATASET_SOURCE.LOCAL_FILE: ("PATH",),
     CANON.ENUM.DATASET_SOURCE.HF_DATASET: ("HF_ID", "SPLIT", "TEXT_FIELD"),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS: (),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS: ("MODULES",),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE: (
+        "MODULES",
+        "N_QUESTIONS",
+        "N_CHOICES",
+        "CONTEXT_WORDS",
+    ),
 }
 _OPTIONAL: dict[str, tuple[str, ...]] = {
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC: (),
     CANON.ENUM.DATASET_SOURCE.LOCAL_FILE: ("TEXT_FIELD", "N_DOCS"),
     CANON.ENUM.DATASET_SOURCE.HF_DATASET: ("HF_CONFIG", "N_DOCS", "ALLOW_HUB"),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS: ("N_DOCS",),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS: ("N_DOCS",),
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE: (),
 }
 
 TXT_SUFFIX, JSONL_SUFFIX, PARQUET_SUFFIX = ".txt", ".jsonl", ".parquet"
@@ -62,6 +84,10 @@ class DatasetEntry(BaseModel):
     HF_CONFIG: str | None = None
     SPLIT: str | None = None
     ALLOW_HUB: bool = False
+    MODULES: tuple[str, ...] | None = Field(default=None, min_length=1)
+    N_QUESTIONS: int | None = Field(default=None, ge=1)
+    N_CHOICES: int | None = Field(default=None, ge=2)
+    CONTEXT_WORDS: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _keys_fit_source(self) -> DatasetEntry:
@@ -83,9 +109,39 @@ def load_texts(entry: DatasetEntry) -> list[str]:
         docs = generate_corpus(str(entry.GENERATOR), int(entry.N_DOCS or 0), int(entry.SEED or 0))
     elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.LOCAL_FILE:
         docs = _local_file(Path(str(entry.PATH)), entry.TEXT_FIELD)
-    else:
+    elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.HF_DATASET:
         docs = _hf_dataset(entry)
+    elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS:
+        docs = stdlib.topic_documents()
+    elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS:
+        docs = stdlib.docstring_documents(tuple(entry.MODULES or ()))
+    else:
+        docs = [q["question"] for q in load_mc_questions(entry)]
     return list(itertools.islice((d for d in docs if d.strip()), entry.N_DOCS))
+
+
+def load_mc_questions(entry: DatasetEntry) -> list[dict[str, Any]]:
+    """ARC-format questions of a cloze entry (question, choices {label, text}, answerKey)."""
+    if entry.SOURCE != CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE:
+        raise ConfigError(
+            f"dataset source {entry.SOURCE} has no built-in questions; use "
+            f"{CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE}"
+        )
+    return stdlib.cloze_questions(
+        tuple(entry.MODULES or ()),
+        int(entry.N_QUESTIONS or 0),
+        int(entry.N_CHOICES or 0),
+        int(entry.CONTEXT_WORDS or 0),
+    )
+
+
+def content_provenance(entry: DatasetEntry, docs: list[str]) -> dict[str, str]:
+    """content_sha256 of the documents, and for text shipped with Python its origin
+    (the Python version decides the bytes)."""
+    out = {"content_sha256": stdlib.content_sha256(docs)}
+    if entry.SOURCE in STDLIB_SOURCES:
+        out["content_origin"] = stdlib.content_origin(entry.SOURCE)
+    return out
 
 
 def _local_file(path: Path, text_field: str | None) -> list[str]:

@@ -144,11 +144,16 @@ def check_disjoint(heldout: np.ndarray, excluded: np.ndarray, *, what: str) -> N
         )
 
 
-def slice_sha256(s: TokenSlice, tokenizer_hash: str) -> str:
-    """sha256 over each window in order (int64-LE index, int32-LE ids), then the tokenizer hash."""
+def slice_sha256(s: TokenSlice, tokenizer_hash: str, content_hash: str | None = None) -> str:
+    """sha256 over each window in order (int64-LE index, int32-LE ids), then the tokenizer
+    hash, then (when given) the sha256 of the corpus the windows were cut from, so that
+    another text (e.g. stdlib docs of another Python) hashes differently even where the
+    drawn windows happen to agree."""
     h = hashlib.sha256()
     for idx, row in zip(s.window_index, s.input_ids, strict=True):
         h.update(np.asarray(idx, dtype=_INDEX_DTYPE).tobytes())
         h.update(np.ascontiguousarray(row, dtype=_TOKEN_DTYPE).tobytes())
     h.update(tokenizer_hash.encode("utf-8"))
+    if content_hash is not None:
+        h.update(content_hash.encode("utf-8"))
     return h.hexdigest()

@@ -1,16 +1,20 @@
 """A configured model entry to a loaded model (DESIGN §4, §5).
 
-Embedded entries are first materialized into a Hugging Face model directory in
-the cache; every source then loads through the same from_pretrained path.
+Embedded entries are first materialized, and gguf_package entries converted, into a
+Hugging Face model directory in the cache; every source then loads through the same
+from_pretrained path.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from transformers.utils import logging as hf_logging
 
 from canon import CANON
 from critspec.config.schema import ModelEntry
+from critspec.models import gguf_package
 from critspec.models.embedded import EmbeddedModelDef, materialize
 from critspec.models.loading import LoadedModel, load_model
 from critspec.paths import cache_dir
@@ -22,6 +26,16 @@ def load_entry(entry: ModelEntry, device: torch.device, dtype: torch.dtype) -> L
     if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.EMBEDDED:
         model_dir = materialize(EmbeddedModelDef.from_canon(entry.model_dump()), cache_dir())
         return load_model(source=entry.SOURCE, device=device, dtype=dtype, local_dir=model_dir)
+    if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.GGUF_PACKAGE:
+        defn = gguf_package.GgufPackageDef.from_canon(entry.model_dump())
+        model_dir = gguf_package.materialize(defn, cache_dir())
+        return load_model(
+            source=entry.SOURCE,
+            device=device,
+            dtype=dtype,
+            local_dir=model_dir,
+            model_id=Path(defn.file).stem,
+        )
     if entry.SOURCE == CANON.ENUM.MODEL_SOURCE.LOCAL_DIR:
         return load_model(source=entry.SOURCE, device=device, dtype=dtype, local_dir=entry.PATH)
     return load_model(

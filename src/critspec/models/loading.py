@@ -140,7 +140,8 @@ def load_model(
     allow_hub: bool = False,
     model_id: str | None = None,
 ) -> LoadedModel:
-    """Load model and tokenizer from local_dir (embedded, local) or hf_id (hub).
+    """Load model and tokenizer from local_dir (embedded, local, converted gguf_package)
+    or hf_id (hub).
 
     model_id names the model in the run record; it defaults to hf_id or the
     directory name.
@@ -149,6 +150,7 @@ def load_model(
         CANON.ENUM.MODEL_SOURCE.EMBEDDED,
         CANON.ENUM.MODEL_SOURCE.LOCAL_DIR,
         CANON.ENUM.MODEL_SOURCE.HUB,
+        CANON.ENUM.MODEL_SOURCE.GGUF_PACKAGE,
     )
     if source not in sources:
         raise ConfigError(f"unknown model source {source!r}; use one of {list(sources)}")
