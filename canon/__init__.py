@@ -22,6 +22,8 @@ class CANON:
         CONFIG_SMOLLM2_DATASETS = 'configs/smollm2/datasets.yaml'
         CANON_DIR = 'canon'
         CONTRACTS_DIR = 'contracts'
+        DOCS_DIR = 'docs'
+        README = 'README.md'
         CACHE_DIR = '.cache/critspec'
         CACHE_DIR_ENV = 'CRITSPEC_CACHE_DIR'
         GGUF_CACHE_PREFIX = 'gguf_'
@@ -61,6 +63,7 @@ class CANON:
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
         TEST = 'python -m pytest tests acceptance -n auto'
+        FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
             PACK = '--pack'
             FORMAT = '--format'

@@ -135,7 +135,14 @@ def test_paper_scale_config_resolves_and_plans_offline(
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("pipeline", [CANON.PATH.CONFIG_PIPELINE, CANON.PATH.CONFIG_PAPER_PIPELINE])
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        CANON.PATH.CONFIG_PIPELINE,
+        CANON.PATH.CONFIG_PAPER_PIPELINE,
+        CANON.PATH.CONFIG_SMOLLM2_PIPELINE,
+    ],
+)
 @pytest.mark.parametrize("form", ["absolute", "relative"])
 def test_shipped_configs_load_from_any_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: str, form: str

@@ -1,0 +1,104 @@
+"""`python -m critspec.findings`: the README's "What a real model shows" block, written
+from the sealed Phase 5 runs of a profile (issue 9): the run-all summary table exactly as
+the pipeline prints it, and two of the runs' figures copied into docs/, each with the
+command that produced it. No number in the block is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from canon import CANON
+from critspec.config.resolve import load_config
+from critspec.errors import ConfigError, CritspecError, DependencyError
+from critspec.orchestrate import Options, planned_run_id, settle
+from critspec.paths import project_root
+from critspec.run_all import summary_table
+from critspec.spec.load import project_spec
+from critspec.store.run_store import SealedRun
+
+START, END = "<!-- findings:start -->", "<!-- findings:end -->"
+FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
+ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if "summary" in p.produces)
+
+
+def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
+    """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing)."""
+    out = {}
+    for role in load_config(config).model_roles:
+        inv = settle(Options(config=config, runs_dir=runs_dir, model_role=role), ANALYSIS_PHASE.key)
+        run_dir = runs_dir / planned_run_id(inv)
+        if not run_dir.is_dir():
+            raise DependencyError(
+                f"no {ANALYSIS_PHASE.id} run of {config} in {runs_dir}: run "
+                f"`{CANON.CLI.CMD.RUN_ALL_SMOLLM2}` (or run-all with this config) first"
+            )
+        out[role] = SealedRun.open(run_dir)
+    return out
+
+
+def block(config: Path, runs: dict[str, SealedRun], figures: list[str]) -> str:
+    """The README block between the findings markers."""
+    table = summary_table({role: run.run_dir for role, run in runs.items()})
+    lines = [
+        START,
+        f"Printed by `critspec run-all --config {config.as_posix()}` (the `make run-real` "
+        f"pipeline); this block is written by `{CANON.CLI.FINDINGS}` from the sealed runs "
+        + ", ".join(f"`{run.run_id}`" for run in runs.values())
+        + f" (code version `{next(iter(runs.values())).record['code_version']}`).",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+    ]
+    lines += [f"![{Path(f).stem}]({f})" for f in figures]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, new: str) -> str:
+    """text with the findings block replaced; a README without both markers is an error."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ConfigError(f"README needs exactly one {START} … {END} block")
+    head, rest = text.split(START)
+    _, tail = rest.split(END)
+    return head + new + tail
+
+
+def write(config: Path, runs_dir: Path, root: Path) -> list[Path]:
+    runs = analysis_runs(config, runs_dir)
+    profile = load_config(config).pipeline.profile
+    docs = root / CANON.PATH.DOCS_DIR
+    docs.mkdir(exist_ok=True)
+    written = []
+    for role, run in runs.items():
+        for png, _pdf in FIGURES:
+            target = docs / f"{profile}_{role.lower()}_{png}"
+            shutil.copyfile(run.run_dir / CANON.OUTPUT.SUBDIR.FIGS / png, target)
+            written.append(target)
+    readme = root / CANON.PATH.README
+    rel = [p.relative_to(root).as_posix() for p in written]
+    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), block(config, runs, rel)))
+    return [readme, *written]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m critspec.findings", description=__doc__)
+    parser.add_argument("--config", type=Path, default=Path(CANON.PATH.CONFIG_SMOLLM2_PIPELINE))
+    parser.add_argument("--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR))
+    args = parser.parse_args(argv)
+    try:
+        for path in write(args.config, args.runs_dir, project_root()):
+            print(f"wrote {path}")
+    except CritspecError as exc:
+        print(f"{CANON.CLI.ENTRYPOINT}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return CANON.CLI.EXIT.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
