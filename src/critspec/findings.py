@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from canon import CANON
+from critspec.config.canonical import config_sha256
 from critspec.config.resolve import load_config
 from critspec.errors import ConfigError, CritspecError, DependencyError
 from critspec.orchestrate import Options, planned_run_id, settle
@@ -26,17 +27,32 @@ ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if "summary" in p.
 
 
 def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
-    """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing)."""
+    """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing).
+
+    The run made by this code is taken when there is one; otherwise the newest sealed run
+    of the same resolved config (the README block names its code version), so that the
+    block can be written after commits that did not touch the pipeline.
+    """
     out = {}
     for role in load_config(config).model_roles:
         inv = settle(Options(config=config, runs_dir=runs_dir, model_role=role), ANALYSIS_PHASE.key)
-        run_dir = runs_dir / planned_run_id(inv)
-        if not run_dir.is_dir():
+        planned = runs_dir / planned_run_id(inv)
+        if planned.is_dir():
+            out[role] = SealedRun.open(planned)
+            continue
+        want = config_sha256(inv.config_doc())
+        prefix = f"{CANON.PATH.RUN_DIR_PREFIX}{ANALYSIS_PHASE.stage_tag}_"
+        same = [
+            run
+            for run in (SealedRun.open(d) for d in sorted(runs_dir.glob(prefix + "*")))
+            if run.record["config_sha256"] == want
+        ]
+        if not same:
             raise DependencyError(
                 f"no {ANALYSIS_PHASE.id} run of {config} in {runs_dir}: run "
                 f"`{CANON.CLI.CMD.RUN_ALL_SMOLLM2}` (or run-all with this config) first"
             )
-        out[role] = SealedRun.open(run_dir)
+        out[role] = max(same, key=lambda run: run.record["created_utc"])
     return out
 
 
