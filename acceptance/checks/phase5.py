@@ -1,6 +1,7 @@
 """Phase 5 acceptance: tables and figures recomputed by independent routes
-(DESIGN §4b Phase 5, §7): b and chi by direct numpy sums over the rasters, their CIs by
-a direct loop over the condition's resampling plan, avalanches by a breadth-first flood
+(DESIGN §4b Phase 5, §7): b, chi and the null contrasts by direct numpy sums over the
+rasters, the CIs of b_tot, chi and delta_b_tot (paired with the permutation null) by a
+direct loop over the condition's resampling plan, avalanches by a breadth-first flood
 fill, the CSV twins against their Parquet tables, the identifiability flags from the
 summary."""
 
@@ -92,10 +93,24 @@ def summary_recomputed_from_rasters(ctx: CheckContext) -> None:
             (row.spike_def_id, row.target_rate, row.g),
             CANON.CONST.BOOTSTRAP_SEED,
         )
-        b_tot_reps = np.array([sum(b_direct(X[idx])) for idx in plan])
-        finite = b_tot_reps[np.isfinite(b_tot_reps)]
-        _close(row.b_tot_ci_low, float(np.percentile(finite, lo)), f"{where}: b_tot_ci_low")
-        _close(row.b_tot_ci_high, float(np.percentile(finite, hi)), f"{where}: b_tot_ci_high")
+        perm = null_conds[
+            (null_conds["null_id"] == CANON.ENUM.NULL_ID.TIME_PERM)
+            & (null_conds["cond_id"] == row.cond_id)
+        ]["null_cond_id"].item()
+        X_perm = nulls["X"][perm]
+        reps = {
+            B_TOT: [sum(b_direct(X[idx])) for idx in plan],
+            "chi": [chi_direct(A[idx], analysis["chi_eps"]) for idx in plan],
+            f"delta_{B_TOT}_{suffix[CANON.ENUM.NULL_ID.TIME_PERM]}": [
+                sum(b_direct(X[idx])) - sum(b_direct(X_perm[idx])) for idx in plan
+            ],
+        }
+        for name, values in reps.items():
+            values = np.asarray(values)
+            finite = values[np.isfinite(values)]
+            for bound, q in (("low", lo), ("high", hi)):
+                want = float(np.percentile(finite, q)) if finite.size else float("nan")
+                _close(getattr(row, f"{name}_ci_{bound}"), want, f"{where}: {name}_ci_{bound}")
 
 
 def components_bfs(X: np.ndarray, diagonal: bool) -> list[tuple[int, int, int, int, list]]:
