@@ -1,6 +1,6 @@
 """Phase 3, extract rasters (DESIGN §4b), per model role, on a held-out slice:
 
-1. consume Phase 1's calibration_stats / calibration_slice / rate_targets, the gain
+1. consume Phase 1's calibration_stats and calibration_slice, the gain
    grid's tau_rate_matched and gstar (each re-hashed; exit 3 on a change), and check
    that the model is the one Phase 1 calibrated;
 2. draw the raster slice from Dataset A windows outside the calibration slice
@@ -36,7 +36,6 @@ def run(ctx: PhaseContext) -> None:
     calibration = ctx.upstream_of("calibration_stats")
     stats = read_npz(ctx.consume("calibration_stats"))
     cal_slice = read_npz(ctx.consume("calibration_slice"))
-    read_json(ctx.consume("rate_targets"))  # pinned: r_star of the tau table derives from it
     taus = read_parquet(ctx.consume("tau_rate_matched")).to_pandas()
     gstar = gstar_table(read_json(ctx.consume("gstar")))
 
