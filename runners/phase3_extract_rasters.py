@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from critspec.events.rasters import extract_rasters, raster_conditions
 from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.from_config import raster_slice
 from critspec.data.windows import check_disjoint
+from critspec.events.rasters import extract_rasters, raster_conditions
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz, read_parquet
