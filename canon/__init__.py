@@ -23,7 +23,6 @@ class CANON:
         CANON_DIR = 'canon'
         CONTRACTS_DIR = 'contracts'
         DOCS_DIR = 'docs'
-        README = 'README.md'
         CACHE_DIR = '.cache/critspec'
         CACHE_DIR_ENV = 'CRITSPEC_CACHE_DIR'
         GGUF_CACHE_PREFIX = 'gguf_'
@@ -209,7 +208,7 @@ class CANON:
             NPZ = 'npz'
             OPAQUE = 'opaque'
         class REPORT_FORMAT:
-            TEXT = 'text'
+            TEXT = 'lines'
             JSON = 'json'
         class PACK_CHECK:
             FILE_REQUIRED = 'file_required'

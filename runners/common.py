@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 
 from canon import CANON
+from critspec.data.tokenizer import tokenizer_sha256
+from critspec.data.windows import TokenSlice, slice_sha256
 from critspec.errors import DependencyError
 from critspec.models.device import resolve_dtype
 from critspec.models.from_config import load_entry
@@ -46,3 +48,22 @@ def check_model_is_calibrated(
 def gstar_table(doc: dict) -> dict[tuple[str, float], float]:
     """(spike_def_id, target_rate) -> gstar from a gstar.json document."""
     return {(c["spike_def_id"], c["target_rate"]): c["gstar"] for c in doc["conditions"]}
+
+
+def check_calibration_slice(
+    loaded: LoadedModel, calibration: SealedRun, slice_arrays: dict
+) -> dict:
+    """Exit 3 unless Phase 1's slice, rehashed under this model's tokenizer (and the
+    corpus content hash Phase 1 recorded), is the slice Phase 1 recorded; its entry."""
+    [p1_slice] = calibration.record["dataset_slices"]
+    token_slice = TokenSlice(slice_arrays["window_index"], slice_arrays["input_ids"])
+    recomputed = slice_sha256(
+        token_slice, tokenizer_sha256(loaded.tokenizer), p1_slice.get("content_sha256")
+    )
+    if recomputed != p1_slice["slice_sha256"]:
+        raise DependencyError(
+            f"calibration slice hash {recomputed[:12]}… under this model's tokenizer differs "
+            f"from Phase 1's {p1_slice['slice_sha256'][:12]}…: the tokenizer changed; "
+            "re-run Phase 1"
+        )
+    return p1_slice

@@ -16,14 +16,13 @@ import torch
 from tqdm import tqdm
 
 from canon import CANON
-from critspec.data.tokenizer import tokenizer_sha256
-from critspec.data.windows import TokenSlice, slice_sha256
+from critspec.data.windows import TokenSlice
 from critspec.errors import DependencyError
 from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz
-from runners.common import check_model_is_calibrated, load_role_model
+from runners.common import check_calibration_slice, check_model_is_calibrated, load_role_model
 
 EVENT = CANON.ENUM.LOG_EVENT
 
@@ -55,17 +54,8 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.model = loaded.info.to_record()
     check_model_is_calibrated(loaded, calibration, stats["mu"].shape)
 
-    [p1_slice] = calibration.record["dataset_slices"]
+    p1_slice = check_calibration_slice(loaded, calibration, slice_arrays)
     token_slice = TokenSlice(slice_arrays["window_index"], slice_arrays["input_ids"])
-    recomputed = slice_sha256(
-        token_slice, tokenizer_sha256(loaded.tokenizer), p1_slice.get("content_sha256")
-    )
-    if recomputed != p1_slice["slice_sha256"]:
-        raise DependencyError(
-            f"calibration slice hash {recomputed[:12]}… under this model's tokenizer differs "
-            f"from Phase 1's {p1_slice['slice_sha256'][:12]}…: the tokenizer changed; "
-            "re-run Phase 1"
-        )
     ctx.run.dataset_slices.append(p1_slice)
     ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)
 

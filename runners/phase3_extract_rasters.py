@@ -21,11 +21,17 @@ from tqdm import tqdm
 from canon import CANON
 from critspec.data.from_config import raster_slice
 from critspec.data.windows import check_disjoint
+from critspec.errors import DependencyError
 from critspec.events.rasters import extract_rasters, raster_conditions
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz, read_parquet
-from runners.common import check_model_is_calibrated, gstar_table, load_role_model
+from runners.common import (
+    check_calibration_slice,
+    check_model_is_calibrated,
+    gstar_table,
+    load_role_model,
+)
 
 EVENT = CANON.ENUM.LOG_EVENT
 CHECK = CANON.ENUM.CHECK_ID
@@ -42,10 +48,18 @@ def run(ctx: PhaseContext) -> None:
     loaded = load_role_model(ctx, ctx.model_role)
     ctx.run.model = loaded.info.to_record()
     check_model_is_calibrated(loaded, calibration, stats["mu"].shape)
+    p1_slice = check_calibration_slice(loaded, calibration, cal_slice)
 
     token_slice, slice_record = raster_slice(
         ctx.config, loaded.tokenizer, exclude=cal_slice["window_index"]
     )
+    if slice_record.get("content_sha256") != p1_slice.get("content_sha256"):
+        raise DependencyError(
+            f"Dataset {slice_record['dataset_role']} changed since Phase 1 run "
+            f"{calibration.run_id} calibrated on it (content sha256 "
+            f"{str(p1_slice.get('content_sha256'))[:12]}… -> "
+            f"{str(slice_record.get('content_sha256'))[:12]}…): re-run Phase 1"
+        )
     check_disjoint(
         token_slice.window_index,
         cal_slice["window_index"],

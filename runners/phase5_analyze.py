@@ -79,6 +79,16 @@ def run(ctx: PhaseContext) -> None:
         params,
     )
     log_fits(ctx, tables)
+    per_seq = tables.avalanches.groupby(["cond_id", "adjacency", "seq_id"]).size()
+    ctx.run.log.event(
+        EVENT.CHECK,
+        {
+            "check_id": CANON.ENUM.CHECK_ID.COMPONENT_LIMIT,
+            "passed": True,
+            "max_components_per_seq": int(per_seq.max()) if len(per_seq) else 0,
+            "limit": an.cc_max_components_per_seq,
+        },
+    )
 
     ctx.run.write_parquet(
         "avalanches", {c: tables.avalanches[c].to_numpy() for c in tables.avalanches}
@@ -93,7 +103,9 @@ def run(ctx: PhaseContext) -> None:
 
 def log_fits(ctx: PhaseContext, tables: AnalysisTables) -> None:
     """How many fits lacked data, by reason: NaN with a reason, never a crash."""
-    reasons = pd.concat([tables.crackling["reason"], tables.tail_fits["reason"]])
+    reasons = pd.concat(
+        [tables.crackling["reason"], tables.tail_fits["reason"], tables.summary["m_mr_reason"]]
+    )
     ctx.run.log.event(
         EVENT.CHECK,
         {

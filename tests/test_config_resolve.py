@@ -163,3 +163,17 @@ def test_shipped_configs_load_from_any_directory(
     assert {m.role for m in config.models.models} == {
         canon_value(m["role"]) for m in expected["models"]
     }
+
+
+def test_phase3_to_5_sections_refuse_what_phase5_cannot_honour(tmp_path: Path) -> None:
+    """Phase 5 writes a column per null and rows per adjacency and alternative; the raster
+    slice is held out from the calibration slice's own dataset."""
+    one_null = [CANON.ENUM.NULL_ID.TIME_PERM]
+    with pytest.raises(ConfigError, match="null_ids must list every one"):
+        load_config(copy_configs(tmp_path, {"nulls.null_ids": one_null}))
+    with pytest.raises(ConfigError, match="adjacencies must list every one"):
+        load_config(copy_configs(tmp_path, {"analysis.adjacencies": [CANON.ENUM.ADJACENCY.ADJ_4N]}))
+    with pytest.raises(ConfigError, match="rasters.dataset_role must equal"):
+        load_config(copy_configs(tmp_path, {"rasters.dataset_role": CANON.ENUM.DATASET_ROLE.B}))
+    with pytest.raises(ConfigError, match="ci_percentiles"):
+        load_config(copy_configs(tmp_path, {"analysis.ci_percentiles": [97.5, 2.5]}))

@@ -198,7 +198,7 @@ def test_missing_package_is_one_line_with_the_fix(
     with pytest.raises(ConfigError, match="CONVERTER"):
         _defn(CONVERTER=MODEL.CONVERTER + 1)
     # Through the CLI: Phase 1 of the real profile with the wheel's name changed.
-    models = tmp_path / "models.yaml"
+    models = tmp_path / CANON.PATH.CONFIG_MODELS_INCLUDE
     entry = {
         "SOURCE": "CANON.ENUM.MODEL_SOURCE.GGUF_PACKAGE",
         **_entry_refs(),

@@ -252,7 +252,7 @@ def _parquet_dataset_not_parquet(tmp: Path) -> CritspecError:
 
     path = tmp / "corpus.parquet"
     path.write_text("not parquet")
-    return _error(lambda: _local_file(path, "text"))
+    return _error(lambda: _local_file(path, "body"))
 
 
 def _cache_under_file(tmp: Path) -> CritspecError:

@@ -21,6 +21,7 @@ from critspec.run_all import summary_table
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 
+README = "README.md"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
 ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if "summary" in p.produces)
@@ -96,7 +97,7 @@ def write(config: Path, runs_dir: Path, root: Path) -> list[Path]:
             target = docs / f"{profile}_{role.lower()}_{png}"
             shutil.copyfile(run.run_dir / CANON.OUTPUT.SUBDIR.FIGS / png, target)
             written.append(target)
-    readme = root / CANON.PATH.README
+    readme = root / README
     rel = [p.relative_to(root).as_posix() for p in written]
     readme.write_text(replace_block(readme.read_text(encoding="utf-8"), block(config, runs, rel)))
     return [readme, *written]

@@ -183,6 +183,17 @@ def _distinct(values: tuple, what: str) -> None:
         raise ValueError(f"{what} must be distinct")
 
 
+def _every(values: tuple, group: type, what: str) -> None:
+    """Phase 5 writes a contracted column or row for every member of the CANON group."""
+    _distinct(values, what)
+    members = {v for k, v in vars(group).items() if not k.startswith("_")}
+    if set(values) != members:
+        raise ValueError(
+            f"{what} must list every one of {sorted(members)} (Phase 5's tables have a "
+            f"column or row for each); got {list(values)}"
+        )
+
+
 class Rasters(_Strict):
     """Phase 3: the held-out raster slice of Dataset A (DESIGN §4b)."""
 
@@ -197,7 +208,7 @@ class Nulls(_Strict):
 
     @model_validator(mode="after")
     def _ids(self) -> Nulls:
-        _distinct(self.null_ids, "null_ids")
+        _every(self.null_ids, CANON.ENUM.NULL_ID, "null_ids")
         return self
 
 
@@ -223,8 +234,8 @@ class Analysis(_Strict):
             raise ValueError("ci_percentiles must be (low, high) with 0 <= low < high <= 100")
         if self.crackling_d_range_min > self.crackling_d_range_max:
             raise ValueError("crackling_d_range_min must not exceed crackling_d_range_max")
-        _distinct(self.adjacencies, "adjacencies")
-        _distinct(self.tail_alternatives, "tail_alternatives")
+        _every(self.adjacencies, CANON.ENUM.ADJACENCY, "adjacencies")
+        _every(self.tail_alternatives, CANON.ENUM.TAIL_ALTERNATIVE, "tail_alternatives")
         return self
 
 
@@ -240,3 +251,12 @@ class PipelineFile(_Strict):
     rasters: Rasters
     nulls: Nulls
     analysis: Analysis
+
+    @model_validator(mode="after")
+    def _held_out_from_the_same_cut(self) -> PipelineFile:
+        if self.rasters.dataset_role != self.calibration.dataset_role:
+            raise ValueError(
+                "rasters.dataset_role must equal calibration.dataset_role: the raster slice "
+                "is held out from the calibration slice's windows of the same dataset"
+            )
+        return self
