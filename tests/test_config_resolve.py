@@ -176,4 +176,9 @@ def test_phase3_to_5_sections_refuse_what_phase5_cannot_honour(tmp_path: Path) -
     with pytest.raises(ConfigError, match="rasters.dataset_role must equal"):
         load_config(copy_configs(tmp_path, {"rasters.dataset_role": CANON.ENUM.DATASET_ROLE.B}))
     with pytest.raises(ConfigError, match="ci_percentiles"):
-        load_config(copy_configs(tmp_path, {"analysis.ci_percentiles": [97.5, 2.5]}))
+        load_config(
+            copy_configs(
+                tmp_path,
+                {"analysis.ci_percentiles": list(reversed(CANON.CONST.BOOTSTRAP_CI_PERCENTILES))},
+            )
+        )
