@@ -31,8 +31,13 @@ run-real: real
 test: setup
 	$(call CANON_CMD,TEST)
 
+# Every benchmark in sequence (DESIGN §6); bench/phase3_phase5.py prints the Phase 3,
+# 4 and 5 ratios of issue 8 from one process.
 bench: setup
 	$(PY) bench/phase2_overhead.py
+	$(PY) bench/phase3_overhead.py
+	$(PY) bench/phase3_phase5.py
+	$(PY) bench/phase5_analysis.py
 
 lint: setup
 	$(VENV)/bin/ruff check src runners tests acceptance bench

@@ -20,27 +20,108 @@ import dataclasses
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from phase2_overhead import BENCH, bench_ids, build_model, calibrate, grid_kwargs, time_bare
 
 from canon import CANON
-from critspec.events.gain_grid import run_gain_grid, tau_frame
+from critspec.events.gain_grid import GainGridResult, run_gain_grid, tau_frame
 from critspec.events.moments import Moments
-from critspec.events.rasters import RasterCondition, extract_rasters, raster_conditions
+from critspec.events.rasters import (
+    RasterCondition,
+    RasterResult,
+    extract_rasters,
+    raster_conditions,
+)
 from critspec.models.forward import make_forward_fn
 from critspec.models.loading import LoadedModel
 
 
 def tau_conditions(
     loaded: LoadedModel, gains: list[float]
-) -> tuple[Moments, list[RasterCondition]]:
-    """Phases 1 and 2 in miniature on a calibration slice: every condition with its tau."""
+) -> tuple[Moments, list[RasterCondition], GainGridResult]:
+    """Phases 1 and 2 in miniature on a calibration slice: every condition with its tau,
+    and the gain grid they come from (its metrics give gstar)."""
     ids = bench_ids(loaded, BENCH.N_WINDOWS)
     m, r_star = calibrate(loaded, ids)
     grid = run_gain_grid(make_forward_fn(loaded), ids, **grid_kwargs(m, r_star, gains))
-    return m, raster_conditions(tau_frame(grid), BENCH.N_LAYERS)
+    return m, raster_conditions(tau_frame(grid), BENCH.N_LAYERS), grid
+
+
+@dataclass(frozen=True)
+class TimedExtraction:
+    """Paired timings of extract_rasters gain by gain (medians over repeats) and the
+    rasters of the last repeat, reassembled into the conditions' cond_id order."""
+
+    bare_seconds: float
+    extraction_seconds: float
+    ratios: list[float]
+    result: RasterResult
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+
+def timed_extraction(
+    loaded: LoadedModel,
+    ids: torch.Tensor,
+    m: Moments,
+    conds: list[RasterCondition],
+    repeats: int,
+) -> TimedExtraction:
+    """extract_rasters over every gain of conds, each gain paired with a bare pass timed
+    just before it, as the Phase 2 benchmark does; a repeat's ratio is (sum of its
+    per-gain extraction times) / (sum of its paired bare times)."""
+    gains = sorted({c.g for c in conds})
+    per_gain = {g: [c for c in conds if c.g == g] for g in gains}
+    forward_fn = make_forward_fn(loaded)
+    A = np.zeros((len(conds), ids.shape[0], BENCH.N_LAYERS, ids.shape[1]), dtype=np.uint16)
+    achieved = np.zeros((len(conds), BENCH.N_LAYERS))
+    ratios, extract_times, bare_times = [], [], []
+    for _ in range(repeats):
+        extract_sum = bare_sum = 0.0
+        for g in gains:
+            bare_sum += time_bare(loaded, ids, repeats=1)[0]
+            started = time.perf_counter()
+            part = extract_rasters(
+                forward_fn,
+                ids,
+                mu=m.mu,
+                sigma=m.sigma,
+                eps=CANON.CONST.EPS,
+                conditions=[dataclasses.replace(c, cond_id=i) for i, c in enumerate(per_gain[g])],
+                batch_size=BENCH.BATCH_SIZE,
+                device=CANON.ENUM.DEVICE.CPU,
+            )
+            extract_sum += time.perf_counter() - started
+            rows = [c.cond_id for c in per_gain[g]]
+            A[rows], achieved[rows] = part.A, part.achieved_rate
+        extract_times.append(extract_sum)
+        bare_times.append(bare_sum / len(gains))
+        ratios.append(extract_sum / bare_sum)
+    return TimedExtraction(
+        bare_seconds=statistics.median(bare_times),
+        extraction_seconds=statistics.median(extract_times),
+        ratios=ratios,
+        result=RasterResult(A=A, achieved_rate=achieved),
+    )
+
+
+def print_header(threads: int, conds: list[RasterCondition], gains: list[float]) -> None:
+    print(f"profile: L={BENCH.N_LAYERS} hidden={BENCH.HIDDEN} d_ff={BENCH.D_FF}")
+    print(f"raster slice: N={BENCH.N_WINDOWS} T={BENCH.SEQ_LEN_TOKENS} batch={BENCH.BATCH_SIZE}")
+    print(f"threads {threads}; conditions {len(conds)} over {len(gains)} gains")
+
+
+def print_extraction(t: TimedExtraction, n_gains: int, prefix: str = "") -> None:
+    print(f"{prefix}bare_forward_seconds {t.bare_seconds:.4f}")
+    print(f"{prefix}extraction_seconds {t.extraction_seconds:.4f} over {n_gains} gains")
+    print(f"{prefix}extraction_seconds_per_gain {t.extraction_seconds / n_gains:.4f}")
+    print(f"{prefix}extraction_ratio_per_repeat {' '.join(f'{r:.4f}' for r in t.ratios)}")
 
 
 def main() -> None:
@@ -56,46 +137,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         loaded = build_model(Path(tmp))
         gains = [float(g) for g in CANON.CONST.GAIN_GRID_DEFAULT]
-        m, conds = tau_conditions(loaded, gains)
+        m, conds, _ = tau_conditions(loaded, gains)
         raster_ids = bench_ids(loaded, BENCH.N_WINDOWS, CANON.ENUM.SLICE_NAME.RASTERS)
-        print(f"profile: L={BENCH.N_LAYERS} hidden={BENCH.HIDDEN} d_ff={BENCH.D_FF}")
-        print(
-            f"raster slice: N={BENCH.N_WINDOWS} T={BENCH.SEQ_LEN_TOKENS} batch={BENCH.BATCH_SIZE}"
-        )
-        print(f"threads {args.threads}; conditions {len(conds)} over {len(gains)} gains")
-        per_gain = {
-            g: [
-                dataclasses.replace(c, cond_id=i)
-                for i, c in enumerate(x for x in conds if x.g == g)
-            ]
-            for g in gains
-        }
-        forward_fn = make_forward_fn(loaded)
-        ratios, extract_times, bare_times = [], [], []
-        for _ in range(args.repeats):
-            extract_sum = bare_sum = 0.0
-            for g in gains:
-                bare_sum += time_bare(loaded, raster_ids, repeats=1)[0]
-                started = time.perf_counter()
-                extract_rasters(
-                    forward_fn,
-                    raster_ids,
-                    mu=m.mu,
-                    sigma=m.sigma,
-                    eps=CANON.CONST.EPS,
-                    conditions=per_gain[g],
-                    batch_size=BENCH.BATCH_SIZE,
-                    device=CANON.ENUM.DEVICE.CPU,
-                )
-                extract_sum += time.perf_counter() - started
-            extract_times.append(extract_sum)
-            bare_times.append(bare_sum / len(gains))
-            ratios.append(extract_sum / bare_sum)
-        print(f"bare_forward_seconds {statistics.median(bare_times):.4f}")
-        print(f"extraction_seconds {statistics.median(extract_times):.4f} over {len(gains)} gains")
-        print(f"extraction_seconds_per_gain {statistics.median(extract_times) / len(gains):.4f}")
-        print(f"extraction_ratio_per_repeat {' '.join(f'{r:.4f}' for r in ratios)}")
-        print(f"phase3_extraction_over_bare_forward_ratio {statistics.median(ratios):.4f}")
+        print_header(args.threads, conds, gains)
+        t = timed_extraction(loaded, raster_ids, m, conds, args.repeats)
+        print_extraction(t, len(gains))
+        print(f"phase3_extraction_over_bare_forward_ratio {t.ratio:.4f}")
 
 
 if __name__ == "__main__":

@@ -72,15 +72,13 @@ def synthetic(sparse: bool) -> tuple:
     return A, null_A, conditions, null_conditions, rates, gains, gstar
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=C.BOOTSTRAP_REPS)
-    parser.add_argument("--sparse", action="store_true")
-    args = parser.parse_args()
-    A, null_A, conditions, null_conditions, rates, gains, gstar = synthetic(args.sparse)
-    params = AnalysisParams(
+def bench_params(
+    reps: int, gains: tuple[float, ...], gstar: dict[tuple[str, float], float]
+) -> AnalysisParams:
+    """The study's analysis constants (CANON.CONST) with the given bootstrap reps."""
+    return AnalysisParams(
         bootstrap_seed=C.BOOTSTRAP_SEED,
-        bootstrap_reps=args.reps,
+        bootstrap_reps=reps,
         ci_percentiles=tuple(C.BOOTSTRAP_CI_PERCENTILES),
         chi_eps=C.CHI_EPS,
         cc_max=C.CC_MAX_COMPONENTS_PER_SEQ,
@@ -92,6 +90,15 @@ def main() -> None:
         gains=gains,
         gstar=gstar,
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=C.BOOTSTRAP_REPS)
+    parser.add_argument("--sparse", action="store_true")
+    args = parser.parse_args()
+    A, null_A, conditions, null_conditions, rates, gains, gstar = synthetic(args.sparse)
+    params = bench_params(args.reps, gains, gstar)
     seq_ids = np.arange(A.shape[1], dtype=np.int64)
     start = time.perf_counter()
     tables = analyze(A, A > 0, conditions, null_A, null_conditions, rates, seq_ids, params)

@@ -98,18 +98,7 @@ def run(ctx: PhaseContext) -> None:
     )
     bar.close()
 
-    baseline = cfg.calibration.gain_baseline
-    cond_table = pd.DataFrame(
-        {
-            "cond_id": [c.cond_id for c in conditions],
-            "spike_def_id": [c.spike_def_id for c in conditions],
-            "target_rate": [c.target_rate for c in conditions],
-            "g": [c.g for c in conditions],
-            "is_baseline": [c.g == baseline for c in conditions],
-            "is_gstar": [gstar[(c.spike_def_id, c.target_rate)] == c.g for c in conditions],
-            "null_id": [None] * len(conditions),
-        }
-    )
+    cond_table = condition_table(conditions, cfg.calibration.gain_baseline, gstar)
     rates = rate_rows(conditions, result.achieved_rate)
     max_err = float(rates["abs_err"].max())
     ctx.run.log.event(
@@ -137,6 +126,23 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.write_parquet("raster_rates", {c: rates[c].to_numpy() for c in rates})
     ctx.run.summary.update(
         {"n_raster_windows": token_slice.n_windows, "max_abs_rate_err_oos": max_err}
+    )
+
+
+def condition_table(
+    conditions: list, baseline: float, gstar: dict[tuple[str, float], float]
+) -> pd.DataFrame:
+    """The raster_conditions rows: keys and the baseline and gstar flags of each condition."""
+    return pd.DataFrame(
+        {
+            "cond_id": [c.cond_id for c in conditions],
+            "spike_def_id": [c.spike_def_id for c in conditions],
+            "target_rate": [c.target_rate for c in conditions],
+            "g": [c.g for c in conditions],
+            "is_baseline": [c.g == baseline for c in conditions],
+            "is_gstar": [gstar[(c.spike_def_id, c.target_rate)] == c.g for c in conditions],
+            "null_id": [None] * len(conditions),
+        }
     )
 
 

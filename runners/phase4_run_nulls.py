@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from critspec.events.rasters import extract_rasters, raster_conditions
 
 from canon import CANON
 from critspec.errors import DependencyError
@@ -25,6 +24,7 @@ from critspec.events.null import (
     shuffle_interior_tokens,
     time_permute_rasters,
 )
+from critspec.events.rasters import extract_rasters, raster_conditions
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_npz, read_parquet
@@ -100,14 +100,7 @@ def run(ctx: PhaseContext) -> None:
             },
         )
 
-    null_conditions = pd.DataFrame(
-        [
-            {"null_id": null_id, "cond_id": c.cond_id, **dict(zip(COND_KEYS, key, strict=True))}
-            for null_id in cfg.nulls.null_ids
-            for c, key in zip(conditions, cond_keys, strict=True)
-        ]
-    )
-    null_conditions.insert(0, "null_cond_id", np.arange(len(null_conditions), dtype=np.int64))
+    null_conditions = null_condition_table(cfg.nulls.null_ids, conditions)
     ctx.run.summary["n_null_conditions"] = len(null_conditions)
     A_null = np.concatenate(null_A, axis=0)
     ctx.run.write_npz(
@@ -126,6 +119,25 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.write_parquet("null_rates", {c: rates_out[c].to_numpy() for c in rates_out})
     if null_rates:
         ctx.run.summary["max_abs_rate_err_token_shuffle"] = float(rates_out["abs_err"].max())
+
+
+def null_condition_table(null_ids: list[str], conditions: list) -> pd.DataFrame:
+    """The null_conditions rows: null_cond_id = position, null by null in the given order."""
+    table = pd.DataFrame(
+        [
+            {
+                "null_id": null_id,
+                "cond_id": c.cond_id,
+                "spike_def_id": c.spike_def_id,
+                "target_rate": c.target_rate,
+                "g": c.g,
+            }
+            for null_id in null_ids
+            for c in conditions
+        ]
+    )
+    table.insert(0, "null_cond_id", np.arange(len(table), dtype=np.int64))
+    return table
 
 
 def _empty_rates() -> pd.DataFrame:

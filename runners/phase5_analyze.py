@@ -29,6 +29,7 @@ from critspec.figures import (
     save_figure,
 )
 from critspec.orchestrate import PhaseContext
+from critspec.store.run_store import RunBuilder
 from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import gstar_table
 
@@ -78,35 +79,49 @@ def run(ctx: PhaseContext) -> None:
         rasters["seq_id"],
         params,
     )
-    log_fits(ctx, tables)
+    write_outputs(
+        ctx.run, tables, rasters, conditions, rates, gstar_doc, an.cc_max_components_per_seq
+    )
+
+
+def write_outputs(
+    run: RunBuilder,
+    tables: AnalysisTables,
+    rasters: dict[str, np.ndarray],
+    conditions: pd.DataFrame,
+    rates: pd.DataFrame,
+    gstar_doc: dict,
+    cc_max: int,
+) -> None:
+    """Everything Phase 5 writes after `analyze` (also timed by bench/phase3_phase5.py):
+    the fit and component logs, the avalanches and the tables (Parquet and CSV), the
+    figures, the summary."""
+    log_fits(run, tables)
     per_seq = tables.avalanches.groupby(["cond_id", "adjacency", "seq_id"]).size()
-    ctx.run.log.event(
+    run.log.event(
         EVENT.CHECK,
         {
             "check_id": CANON.ENUM.CHECK_ID.COMPONENT_LIMIT,
             "passed": True,
             "max_components_per_seq": int(per_seq.max()) if len(per_seq) else 0,
-            "limit": an.cc_max_components_per_seq,
+            "limit": cc_max,
         },
     )
-
-    ctx.run.write_parquet(
-        "avalanches", {c: tables.avalanches[c].to_numpy() for c in tables.avalanches}
-    )
-    ctx.run.write_table("summary", "summary_csv", tables.summary)
-    ctx.run.write_table("identifiability", "identifiability_csv", tables.identifiability)
-    ctx.run.write_table("crackling", "crackling_csv", tables.crackling)
-    ctx.run.write_table("tail_fits", "tail_fits_csv", tables.tail_fits)
-    write_figures(ctx, tables, rasters, conditions, rates, gstar_doc)
-    ctx.run.summary.update(run_summary(tables))
+    run.write_parquet("avalanches", {c: tables.avalanches[c].to_numpy() for c in tables.avalanches})
+    run.write_table("summary", "summary_csv", tables.summary)
+    run.write_table("identifiability", "identifiability_csv", tables.identifiability)
+    run.write_table("crackling", "crackling_csv", tables.crackling)
+    run.write_table("tail_fits", "tail_fits_csv", tables.tail_fits)
+    write_figures(run, tables, rasters, conditions, rates, gstar_doc)
+    run.summary.update(run_summary(tables))
 
 
-def log_fits(ctx: PhaseContext, tables: AnalysisTables) -> None:
+def log_fits(run: RunBuilder, tables: AnalysisTables) -> None:
     """How many fits lacked data, by reason: NaN with a reason, never a crash."""
     reasons = pd.concat(
         [tables.crackling["reason"], tables.tail_fits["reason"], tables.summary["m_mr_reason"]]
     )
-    ctx.run.log.event(
+    run.log.event(
         EVENT.CHECK,
         {
             "check_id": CANON.ENUM.CHECK_ID.FIT_NAN,
@@ -127,7 +142,7 @@ def largest_avalanche(tables: AnalysisTables, cond_id: int) -> pd.Series | None:
 
 
 def write_figures(
-    ctx: PhaseContext,
+    run: RunBuilder,
     tables: AnalysisTables,
     rasters: dict[str, np.ndarray],
     conditions: pd.DataFrame,
@@ -170,7 +185,7 @@ def write_figures(
         "fig_crackling_gamma": crackling_gamma(tables.crackling),
     }
     for contract_id, figure in figures.items():
-        ctx.run.write_figure(contract_id, figure, save_figure)
+        run.write_figure(contract_id, figure, save_figure)
 
 
 def _null_keys() -> list[str]:
