@@ -165,6 +165,12 @@ def test_conversion_is_reused(real_cache: Path) -> None:
     assert not [p for p in real_cache.iterdir() if p.name.startswith(".")]  # no temp left
 
 
+GRID = CANON.CONST.GAIN_GRID_DEFAULT
+BASELINE_AT = GRID.index(CANON.CONST.GAIN_BASELINE)
+REDUCED_GAINS = GRID[BASELINE_AT - 1 : BASELINE_AT + 2]
+REDUCED_BOOTSTRAP_REPS = 20
+
+
 def _reduced_profile(tmp_path: Path) -> Path:
     """configs/smollm2 with a reduced calibration slice (everything else as shipped)."""
     pipeline = yaml.safe_load((project_root() / CANON.PATH.CONFIG_SMOLLM2_PIPELINE).read_text())
@@ -173,6 +179,9 @@ def _reduced_profile(tmp_path: Path) -> Path:
     pipeline["calibration"]["n_windows"] = N_WINDOWS
     pipeline["calibration"]["seq_len_tokens"] = SEQ_LEN
     pipeline["rasters"]["n_windows"] = N_WINDOWS
+    # Three gains around the baseline and few resamples keep the test to CI's budget.
+    pipeline["gain_grid"]["gains"] = list(REDUCED_GAINS)
+    pipeline["analysis"]["bootstrap_reps"] = REDUCED_BOOTSTRAP_REPS
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(pipeline))
     return path
@@ -217,8 +226,7 @@ def test_every_phase_runs_on_the_reduced_real_profile(
     metrics = pd.read_parquet(_run(runs[tags.PHASE2_GAIN_GRID], CANON.OUTPUT.ARTIFACT.METRICS))
     rates = CANON.PROFILE.SMOLLM2.TARGET_LAYER_RATES
     sds = (CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS)
-    gains = CANON.CONST.GAIN_GRID_DEFAULT
-    assert len(metrics) == len(sds) * len(rates) * len(gains)
+    assert len(metrics) == len(sds) * len(rates) * len(REDUCED_GAINS)
     assert (metrics["achieved_rate_max_abs_err"] <= CANON.CONST.RATE_MATCH_TOL_ABS).all()
     assert np.isfinite(metrics[CANON.ENUM.SELECTION_INPUT.B_TOT]).all()
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
 from canon import CANON
 from critspec.cli import main
@@ -12,11 +15,26 @@ from critspec.paths import project_root
 from critspec.spec.load import project_spec
 
 CONFIG = str(project_root() / CANON.PATH.CONFIG_PIPELINE)
+GRID = CANON.CONST.GAIN_GRID_DEFAULT
+BASELINE_AT = GRID.index(CANON.CONST.GAIN_BASELINE)
+
+
+def reduced_config(tmp_path: Path) -> str:
+    """The shipped pipeline on three gains and few resamples (the reuse logic is the same)."""
+    raw = yaml.safe_load(Path(CONFIG).read_text())
+    raw["models_file"] = str(project_root() / CANON.PATH.CONFIG_MODELS)
+    raw["datasets_file"] = str(project_root() / CANON.PATH.CONFIG_DATASETS)
+    raw["gain_grid"]["gains"] = list(GRID[BASELINE_AT - 1 : BASELINE_AT + 2])
+    raw["analysis"]["bootstrap_reps"] = 20
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return str(path)
 
 
 def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "store"
-    argv = [CANON.CLI.SUBCOMMAND.RUN_ALL, "--config", CONFIG, "--runs-dir", str(store)]
+    config = reduced_config(tmp_path)
+    argv = [CANON.CLI.SUBCOMMAND.RUN_ALL, "--config", config, "--runs-dir", str(store)]
     assert main(argv) == CANON.CLI.EXIT.OK
     first = capsys.readouterr().out
     n_runs = sum(len(p.roles) for p in project_spec().phases.phases)
@@ -26,6 +44,23 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     for role in (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE):
         for sd in (CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS):
             assert any(line.split()[:2] == [role, sd] for line in first.splitlines())
+
+    # The summary's numbers are the Phase 5 tables' (an independent read of the files).
+    lines = [line.split() for line in first.splitlines()]
+    analysis = {p.stage_tag for p in project_spec().phases.phases if "summary" in p.produces}
+    for run_dir in (p for p in store.iterdir() if p.name.split("_")[1] in analysis):
+        role = json.loads((run_dir / CANON.OUTPUT.RUN_RECORD).read_text())["model_role"]
+        summary = pd.read_parquet(run_dir / CANON.OUTPUT.SUBDIR.TABLES / CANON.OUTPUT.TABLE.SUMMARY)
+        for row in summary[summary["is_gstar"]].itertuples():
+            base = summary[
+                (summary.spike_def_id == row.spike_def_id)
+                & (summary.target_rate == row.target_rate)
+                & summary.is_baseline
+            ].iloc[0]
+            [line] = [w for w in lines if w[:3] == [role, row.spike_def_id, f"{row.target_rate:g}"]]
+            assert line[3] == f"{row.g:g}"
+            assert line[4] == f"{base[CANON.ENUM.SELECTION_INPUT.B_TOT]:.3f}"
+            assert line[7] == f"{getattr(row, CANON.ENUM.SELECTION_INPUT.B_TOT):.3f}"
 
     assert main(argv) == CANON.CLI.EXIT.OK
     second = capsys.readouterr().out
