@@ -3,7 +3,11 @@ the model Phase 1 calibrated, read the gstar table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
+from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.tokenizer import tokenizer_sha256
@@ -67,3 +71,18 @@ def check_calibration_slice(
             "re-run Phase 1"
         )
     return p1_slice
+
+
+@contextmanager
+def gain_progress(ctx: PhaseContext, n_gains: int, desc: str) -> Iterator[Callable[[dict], None]]:
+    """An on_progress callback: one log event and one tick of a terminal bar per gain."""
+    bar = tqdm(total=n_gains, desc=desc, unit="gain", disable=None, leave=False)
+
+    def progress(info: dict) -> None:
+        ctx.run.log.event(CANON.ENUM.LOG_EVENT.PROGRESS, info)
+        bar.update()
+
+    try:
+        yield progress
+    finally:
+        bar.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.windows import TokenSlice
@@ -22,7 +21,12 @@ from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz
-from runners.common import check_calibration_slice, check_model_is_calibrated, load_role_model
+from runners.common import (
+    check_calibration_slice,
+    check_model_is_calibrated,
+    gain_progress,
+    load_role_model,
+)
 
 EVENT = CANON.ENUM.LOG_EVENT
 
@@ -60,28 +64,22 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)
 
     device = next(loaded.model.parameters()).device
-    bar = tqdm(total=len(grid.gains), desc="gain grid", unit="gain", disable=None, leave=False)
-
-    def progress(info: dict) -> None:
-        ctx.run.log.event(EVENT.PROGRESS, info)
-        bar.update()
-
-    result = run_gain_grid(
-        make_forward_fn(loaded),
-        torch.from_numpy(token_slice.input_ids.astype(np.int64)),
-        mu=stats["mu"],
-        sigma=stats["sigma"],
-        eps=cal.eps,
-        gains=grid.gains,
-        spike_def_ids=cal.spike_def_ids,
-        r_star=r_star_table(targets, cal.spike_def_ids, cal.target_rates),
-        rate_match_tol_abs=grid.rate_match_tol_abs,
-        null_id=grid.null_id,
-        batch_size=cfg.runtime.batch_size,
-        device=device,
-        on_progress=progress,
-    )
-    bar.close()
+    with gain_progress(ctx, len(grid.gains), "gain grid") as progress:
+        result = run_gain_grid(
+            make_forward_fn(loaded),
+            torch.from_numpy(token_slice.input_ids.astype(np.int64)),
+            mu=stats["mu"],
+            sigma=stats["sigma"],
+            eps=cal.eps,
+            gains=grid.gains,
+            spike_def_ids=cal.spike_def_ids,
+            r_star=r_star_table(targets, cal.spike_def_ids, cal.target_rates),
+            rate_match_tol_abs=grid.rate_match_tol_abs,
+            null_id=grid.null_id,
+            batch_size=cfg.runtime.batch_size,
+            device=device,
+            on_progress=progress,
+        )
     metrics = metrics_frame(result)
     taus = tau_frame(result)
     ctx.run.log.event(

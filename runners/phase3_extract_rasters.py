@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.from_config import raster_slice
@@ -29,6 +28,7 @@ from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import (
     check_calibration_slice,
     check_model_is_calibrated,
+    gain_progress,
     gstar_table,
     load_role_model,
 )
@@ -79,24 +79,18 @@ def run(ctx: PhaseContext) -> None:
 
     conditions = raster_conditions(taus, loaded.info.n_layers)
     ctx.run.summary["n_conditions"] = len(conditions)
-    bar = tqdm(total=len({c.g for c in conditions}), desc="rasters", unit="gain", disable=None)
-
-    def progress(info: dict) -> None:
-        ctx.run.log.event(EVENT.PROGRESS, info)
-        bar.update()
-
-    result = extract_rasters(
-        make_forward_fn(loaded),
-        torch.from_numpy(token_slice.input_ids.astype(np.int64)),
-        mu=stats["mu"],
-        sigma=stats["sigma"],
-        eps=cfg.calibration.eps,
-        conditions=conditions,
-        batch_size=cfg.runtime.batch_size,
-        device=next(loaded.model.parameters()).device,
-        on_progress=progress,
-    )
-    bar.close()
+    with gain_progress(ctx, len({c.g for c in conditions}), "rasters") as progress:
+        result = extract_rasters(
+            make_forward_fn(loaded),
+            torch.from_numpy(token_slice.input_ids.astype(np.int64)),
+            mu=stats["mu"],
+            sigma=stats["sigma"],
+            eps=cfg.calibration.eps,
+            conditions=conditions,
+            batch_size=cfg.runtime.batch_size,
+            device=next(loaded.model.parameters()).device,
+            on_progress=progress,
+        )
 
     cond_table = condition_table(conditions, cfg.calibration.gain_baseline, gstar)
     rates = rate_rows(conditions, result.achieved_rate)

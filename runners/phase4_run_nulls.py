@@ -28,7 +28,7 @@ from critspec.events.rasters import extract_rasters, raster_conditions
 from critspec.models.forward import make_forward_fn
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_npz, read_parquet
-from runners.common import check_model_is_calibrated, load_role_model
+from runners.common import check_model_is_calibrated, gain_progress, load_role_model
 from runners.phase3_extract_rasters import rate_rows
 
 EVENT = CANON.ENUM.LOG_EVENT
@@ -73,17 +73,19 @@ def run(ctx: PhaseContext) -> None:
                     loaded, ctx.upstream_of("calibration_stats"), stats["mu"].shape
                 )
             shuffled = shuffle_interior_tokens(raster_slice["input_ids"], seq_id)
-            result = extract_rasters(
-                make_forward_fn(loaded),
-                torch.from_numpy(shuffled.astype(np.int64)),
-                mu=stats["mu"],
-                sigma=stats["sigma"],
-                eps=cfg.calibration.eps,
-                conditions=conditions,
-                batch_size=cfg.runtime.batch_size,
-                device=next(loaded.model.parameters()).device,
-                on_progress=lambda info: ctx.run.log.event(EVENT.PROGRESS, info),
-            )
+            n_gains = len({c.g for c in conditions})
+            with gain_progress(ctx, n_gains, "token shuffle") as progress:
+                result = extract_rasters(
+                    make_forward_fn(loaded),
+                    torch.from_numpy(shuffled.astype(np.int64)),
+                    mu=stats["mu"],
+                    sigma=stats["sigma"],
+                    eps=cfg.calibration.eps,
+                    conditions=conditions,
+                    batch_size=cfg.runtime.batch_size,
+                    device=next(loaded.model.parameters()).device,
+                    on_progress=progress,
+                )
             offset = len(null_A) * len(conditions)
             table = rate_rows(conditions, result.achieved_rate)
             table.insert(0, "null_id", null_id)

@@ -13,9 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from canon import CANON
 from critspec.data.synthetic import embedded_vocabulary
 from critspec.data.tokenizer import build_word_level_tokenizer
-from critspec.errors import ConfigError, writable_dir
+from critspec.errors import ConfigError
+from critspec.models.cache import build_once
 
 # Bump when the architecture recipe or the init below changes: it is part of the
 # cache key, so an old cache directory is never mistaken for a new definition.
@@ -138,21 +136,7 @@ def _build(defn: EmbeddedModelDef, out_dir: Path) -> None:
 def materialize(defn: EmbeddedModelDef, cache_root: Path) -> Path:
     """The model directory cache_root/<cache key>; built atomically if absent, else reused."""
     final = Path(cache_root) / cache_key(defn, embedded_vocabulary())
-    if final.is_dir():
-        return final
-    writable_dir(final.parent, f"model cache (set {CANON.PATH.CACHE_DIR_ENV} to move it)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        _build(defn, tmp)
-        os.rename(tmp, final)
-    except OSError:
-        # Another process renamed its copy into place first: theirs is complete, use it.
-        if not final.is_dir():
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_once(final, lambda tmp: _build(defn, tmp))
 
 
 def weights_sha256(model_dir: Path) -> str:

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from canon import CANON
 from critspec.errors import ConfigError
+from critspec.models.cache import build_once
 from critspec.models.embedded import CACHE_KEY_HEX
 
 # Bump when the conversion recipe below changes: it is part of the cache key and of the
@@ -169,18 +167,4 @@ def materialize(defn: GgufPackageDef, cache_root: Path) -> Path:
     """The converted directory cache_root/<cache key>; converted atomically if absent."""
     final = Path(cache_root) / cache_key(defn)
     gguf_path = locate(defn)  # also when cached: the run records what is installed
-    if final.is_dir():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        _convert(gguf_path, tmp)
-        os.rename(tmp, final)
-    except OSError:
-        # Another process renamed its copy into place first: theirs is complete, use it.
-        if not final.is_dir():
-            raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_once(final, lambda tmp: _convert(gguf_path, tmp))
