@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -13,7 +14,9 @@ from canon import CANON
 from critspec.data.tokenizer import tokenizer_sha256
 from critspec.data.windows import TokenSlice, slice_sha256
 from critspec.errors import DependencyError
+from critspec.events.rasters import RasterCondition, RasterResult, extract_rasters
 from critspec.models.device import resolve_dtype
+from critspec.models.forward import make_forward_fn
 from critspec.models.from_config import load_entry
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
@@ -86,3 +89,27 @@ def gain_progress(ctx: PhaseContext, n_gains: int, desc: str) -> Iterator[Callab
         yield progress
     finally:
         bar.close()
+
+
+def rasters_at_every_gain(
+    ctx: PhaseContext,
+    loaded: LoadedModel,
+    input_ids: np.ndarray,
+    stats: dict[str, np.ndarray],
+    conditions: list[RasterCondition],
+    desc: str,
+) -> RasterResult:
+    """Phase 2's tau applied to input_ids [N, T] for every condition, one batched pass
+    per gain (DESIGN §4b Phases 3 and 4)."""
+    with gain_progress(ctx, len({c.g for c in conditions}), desc) as progress:
+        return extract_rasters(
+            make_forward_fn(loaded),
+            torch.from_numpy(input_ids.astype(np.int64)),
+            mu=stats["mu"],
+            sigma=stats["sigma"],
+            eps=ctx.config.pipeline.calibration.eps,
+            conditions=conditions,
+            batch_size=ctx.config.pipeline.runtime.batch_size,
+            device=next(loaded.model.parameters()).device,
+            on_progress=progress,
+        )

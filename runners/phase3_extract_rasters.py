@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from canon import CANON
 from critspec.data.from_config import raster_slice
 from critspec.data.windows import check_disjoint
 from critspec.errors import DependencyError
-from critspec.events.rasters import extract_rasters, raster_conditions
-from critspec.models.forward import make_forward_fn
+from critspec.events.rasters import raster_conditions
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import (
     check_calibration_slice,
     check_model_is_calibrated,
-    gain_progress,
     gstar_table,
     load_role_model,
+    rasters_at_every_gain,
 )
 
 EVENT = CANON.ENUM.LOG_EVENT
@@ -79,18 +77,7 @@ def run(ctx: PhaseContext) -> None:
 
     conditions = raster_conditions(taus, loaded.info.n_layers)
     ctx.run.summary["n_conditions"] = len(conditions)
-    with gain_progress(ctx, len({c.g for c in conditions}), "rasters") as progress:
-        result = extract_rasters(
-            make_forward_fn(loaded),
-            torch.from_numpy(token_slice.input_ids.astype(np.int64)),
-            mu=stats["mu"],
-            sigma=stats["sigma"],
-            eps=cfg.calibration.eps,
-            conditions=conditions,
-            batch_size=cfg.runtime.batch_size,
-            device=next(loaded.model.parameters()).device,
-            on_progress=progress,
-        )
+    result = rasters_at_every_gain(ctx, loaded, token_slice.input_ids, stats, conditions, "rasters")
 
     cond_table = condition_table(conditions, cfg.calibration.gain_baseline, gstar)
     rates = rate_rows(conditions, result.achieved_rate)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from canon import CANON
 from critspec.errors import DependencyError
@@ -24,11 +23,10 @@ from critspec.events.null import (
     shuffle_interior_tokens,
     time_permute_rasters,
 )
-from critspec.events.rasters import extract_rasters, raster_conditions
-from critspec.models.forward import make_forward_fn
+from critspec.events.rasters import raster_conditions
 from critspec.orchestrate import PhaseContext
 from critspec.store.writers import read_npz, read_parquet
-from runners.common import check_model_is_calibrated, gain_progress, load_role_model
+from runners.common import check_model_is_calibrated, load_role_model, rasters_at_every_gain
 from runners.phase3_extract_rasters import rate_rows
 
 EVENT = CANON.ENUM.LOG_EVENT
@@ -73,19 +71,9 @@ def run(ctx: PhaseContext) -> None:
                     loaded, ctx.upstream_of("calibration_stats"), stats["mu"].shape
                 )
             shuffled = shuffle_interior_tokens(raster_slice["input_ids"], seq_id)
-            n_gains = len({c.g for c in conditions})
-            with gain_progress(ctx, n_gains, "token shuffle") as progress:
-                result = extract_rasters(
-                    make_forward_fn(loaded),
-                    torch.from_numpy(shuffled.astype(np.int64)),
-                    mu=stats["mu"],
-                    sigma=stats["sigma"],
-                    eps=cfg.calibration.eps,
-                    conditions=conditions,
-                    batch_size=cfg.runtime.batch_size,
-                    device=next(loaded.model.parameters()).device,
-                    on_progress=progress,
-                )
+            result = rasters_at_every_gain(
+                ctx, loaded, shuffled, stats, conditions, "token shuffle"
+            )
             offset = len(null_A) * len(conditions)
             table = rate_rows(conditions, result.achieved_rate)
             table.insert(0, "null_id", null_id)
