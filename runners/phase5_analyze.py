@@ -34,7 +34,6 @@ from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import gstar_table
 
 EVENT = CANON.ENUM.LOG_EVENT
-FIT_COLUMNS = ("tau_S", "alpha_D", "gamma_fit")
 
 
 def run(ctx: PhaseContext) -> None:
