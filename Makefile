@@ -35,7 +35,6 @@ test: setup
 # 4 and 5 ratios of issue 8 from one process.
 bench: setup
 	$(PY) bench/phase2_overhead.py
-	$(PY) bench/phase3_overhead.py
 	$(PY) bench/phase3_phase5.py
 	$(PY) bench/phase5_analysis.py
 

@@ -20,8 +20,11 @@ import dataclasses
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,24 +127,49 @@ def print_extraction(t: TimedExtraction, n_gains: int, prefix: str = "") -> None
     print(f"{prefix}extraction_ratio_per_repeat {' '.join(f'{r:.4f}' for r in t.ratios)}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every extraction benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--threads", type=int, default=BENCH.THREADS, help="torch intra-op threads (fixed)"
     )
     parser.add_argument("--repeats", type=int, default=3, help="bracketed extraction runs")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
+    return parser
 
+
+@dataclass(frozen=True)
+class ExtractionSetup:
+    """The bench model, its calibration and gain grid, and the raster slice's windows."""
+
+    loaded: Any
+    gains: list[float]
+    calibration: Any
+    conditions: list
+    grid: Any
+    raster_ids: Any
+    tmp: Path
+
+
+@contextmanager
+def extraction_setup(threads: int) -> Iterator[ExtractionSetup]:
+    """Fixed threads and deterministic kernels, the bench model in a temporary cache, tau
+    from a gain grid on the calibration slice, the header printed."""
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
     with tempfile.TemporaryDirectory() as tmp:
         loaded = build_model(Path(tmp))
         gains = [float(g) for g in CANON.CONST.GAIN_GRID_DEFAULT]
-        m, conds, _ = tau_conditions(loaded, gains)
+        m, conds, grid = tau_conditions(loaded, gains)
         raster_ids = bench_ids(loaded, BENCH.N_WINDOWS, CANON.ENUM.SLICE_NAME.RASTERS)
-        print_header(args.threads, conds, gains)
-        t = timed_extraction(loaded, raster_ids, m, conds, args.repeats)
-        print_extraction(t, len(gains))
+        print_header(threads, conds, gains)
+        yield ExtractionSetup(loaded, gains, m, conds, grid, raster_ids, Path(tmp))
+
+
+def main() -> None:
+    args = bench_parser(__doc__.splitlines()[0]).parse_args()
+    with extraction_setup(args.threads) as b:
+        t = timed_extraction(b.loaded, b.raster_ids, b.calibration, b.conditions, args.repeats)
+        print_extraction(t, len(b.gains))
         print(f"phase3_extraction_over_bare_forward_ratio {t.ratio:.4f}")
 
 

@@ -25,10 +25,8 @@ Prints the avalanche counts and fit reasons of the analysis, then
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,11 +34,9 @@ import numpy as np
 import torch
 from phase3_overhead import (
     BENCH,
-    bench_ids,
-    build_model,
+    bench_parser,
+    extraction_setup,
     print_extraction,
-    print_header,
-    tau_conditions,
     timed_extraction,
 )
 from phase5_analysis import bench_params
@@ -126,23 +122,14 @@ def print_analysis(tables: AnalysisTables, lattice_sites: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--threads", type=int, default=BENCH.THREADS, help="torch intra-op threads (fixed)"
-    )
-    parser.add_argument("--repeats", type=int, default=3, help="bracketed extraction runs")
+    parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true", help="cProfile the whole Phase 5")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        loaded = build_model(Path(tmp))
-        gains = [float(g) for g in CANON.CONST.GAIN_GRID_DEFAULT]
-        m, conds, grid = tau_conditions(loaded, gains)
-        raster_ids = bench_ids(loaded, BENCH.N_WINDOWS, CANON.ENUM.SLICE_NAME.RASTERS)
+    with extraction_setup(args.threads) as b:
+        loaded, gains, m, conds, grid = b.loaded, b.gains, b.calibration, b.conditions, b.grid
+        raster_ids, tmp = b.raster_ids, b.tmp
         seq_id = np.arange(BENCH.N_WINDOWS, dtype=np.int64)  # synthetic windows: 0..N-1
-        print_header(args.threads, conds, gains)
 
         # Phase 3.
         p3 = timed_extraction(loaded, raster_ids, m, conds, args.repeats)
@@ -179,7 +166,7 @@ def main() -> None:
         rasters = {"A": A, "X": (A > 0).astype(np.uint8), "seq_id": seq_id}
 
         # Phase 5.
-        run = phase5_run(Path(tmp) / "phase5", gains)
+        run = phase5_run(tmp / "phase5", gains)
         run.work_dir.mkdir()
         profiler = cProfile.Profile() if args.profile else None
         if profiler is not None:
