@@ -30,8 +30,7 @@ RTOL = 1e-12
 
 
 def table(run_dir: Path, contract_id: str) -> pd.DataFrame:
-    entry = contracts.entry(contract_id)
-    return pd.read_parquet(run_dir / entry["subdir"] / entry["basenames"][0])
+    return pd.read_parquet(contracts.path_in(run_dir, contract_id))
 
 
 def b_direct(X: np.ndarray) -> tuple[float, float]:
@@ -168,7 +167,7 @@ def csv_equals_parquet(ctx: CheckContext) -> None:
             continue
         parquet_id = twin["views"]["columns"].split(".")[0]
         want = table(ctx.run_a, parquet_id)
-        got = pd.read_csv(ctx.run_a / twin["subdir"] / twin["basenames"][0], keep_default_na=False)
+        got = pd.read_csv(contracts.path_in(ctx.run_a, cid), keep_default_na=False)
         assert list(got.columns) == list(want.columns), cid
         assert len(got) == len(want), cid
         for name in want.columns:

@@ -17,14 +17,14 @@ from critspec.config.resolve import load_config
 from critspec.errors import ConfigError, CritspecError, DependencyError
 from critspec.orchestrate import Options, planned_run_id, settle
 from critspec.paths import project_root
-from critspec.run_all import summary_table
+from critspec.run_all import SUMMARY_CONTRACT, summary_table
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 
 README = "README.md"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
-ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if "summary" in p.produces)
+ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if SUMMARY_CONTRACT in p.produces)
 
 
 def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:

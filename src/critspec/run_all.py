@@ -57,8 +57,7 @@ def run_all(options: Options) -> int:
 
 
 def _table(run_dir: Path, contract_id: str) -> pd.DataFrame:
-    entry = contracts.entry(contract_id)
-    return pd.read_parquet(run_dir / entry["subdir"] / entry["basenames"][0])
+    return pd.read_parquet(contracts.path_in(run_dir, contract_id))
 
 
 def _ci(row: pd.Series, name: str) -> str:

@@ -171,8 +171,7 @@ class RunBuilder:
 
     # --- outputs ----------------------------------------------------------------
     def results_path(self, contract_id: str) -> Path:
-        entry = contracts.entry(contract_id)
-        return self.work_dir / entry["subdir"] / entry["basenames"][0]
+        return contracts.path_in(self.work_dir, contract_id)
 
     def write_json(self, contract_id: str, obj: Any) -> Path:
         return self._written(contract_id, writers.write_json, obj)

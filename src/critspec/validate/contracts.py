@@ -41,6 +41,12 @@ def view_for_entry(e: dict[str, Any], kind: str, root: Path | None = None) -> di
     return _read((root or contracts_dir()) / e["views"][kind])
 
 
+def path_in(run_dir: Path, contract_id: str, root: Path | None = None) -> Path:
+    """Where a run directory holds the (first basename of the) contract's artifact."""
+    e = entry(contract_id, root)
+    return run_dir / (e["subdir"] or "") / e["basenames"][0]
+
+
 def contract_for_basename(relative_path: str, root: Path | None = None) -> str | None:
     """The contract whose subdir/basename matches a run-relative path, if any."""
     for art_id, e in index(root)["artifacts"].items():
