@@ -31,7 +31,7 @@ run-real: real
 test: setup
 	$(call CANON_CMD,TEST)
 
-# Every benchmark in sequence (DESIGN §6); bench/phase3_phase5.py prints the Phase 3,
+# Every benchmark in sequence (spec/08_TEST_PLAN.md); bench/phase3_phase5.py prints the Phase 3,
 # 4 and 5 ratios of issue 8 from one process.
 bench: setup
 	$(PY) bench/phase2_overhead.py

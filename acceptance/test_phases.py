@@ -1,5 +1,5 @@
 """The release gate: one test per (phase, model role, declared check) of spec/phases.yaml,
-plus each phase's once-per-phase checks (DESIGN §7)."""
+plus each phase's once-per-phase checks (spec/08_TEST_PLAN.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Phase 2 overhead benchmark (DESIGN §6).
+"""Phase 2 overhead benchmark (spec/08_TEST_PLAN.md).
 
 Prints, for the benchmark profile (CANON.PROFILE.BENCH) on CPU in fp32 with a
 fixed thread count, in one process:

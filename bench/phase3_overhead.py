@@ -1,4 +1,4 @@
-"""Phase 3 overhead benchmark (DESIGN §6), next to bench/phase2_overhead.py.
+"""Phase 3 overhead benchmark (spec/08_TEST_PLAN.md), next to bench/phase2_overhead.py.
 
 Prints, for the benchmark profile (CANON.PROFILE.BENCH) on CPU in fp32 with a fixed
 thread count, in one process:

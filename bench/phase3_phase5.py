@@ -1,4 +1,4 @@
-"""Phases 3, 4 and 5 on one model's real rasters, in one process (DESIGN §6).
+"""Phases 3, 4 and 5 on one model's real rasters, in one process (spec/08_TEST_PLAN.md).
 
 On the benchmark profile (CANON.PROFILE.BENCH; CPU, fp32, fixed thread count):
   - Phase 3: extract_rasters over CANON.CONST.GAIN_GRID_DEFAULT on the raster slice,

@@ -1,4 +1,4 @@
-"""Phase 5 analysis time on the benchmark profile (DESIGN §6).
+"""Phase 5 analysis time on the benchmark profile (spec/08_TEST_PLAN.md).
 
 Builds synthetic rasters of CANON.PROFILE.BENCH's shape (N_WINDOWS sequences,
 N_LAYERS layers, SEQ_LEN_TOKENS tokens; both spike definitions x the profile's target

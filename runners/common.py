@@ -100,7 +100,7 @@ def rasters_at_every_gain(
     desc: str,
 ) -> RasterResult:
     """Phase 2's tau applied to input_ids [N, T] for every condition, one batched pass
-    per gain (DESIGN §4b Phases 3 and 4)."""
+    per gain (spec/09_RASTERS.md, spec/10_NULLS.md)."""
     with gain_progress(ctx, len({c.g for c in conditions}), desc) as progress:
         return extract_rasters(
             make_forward_fn(loaded),

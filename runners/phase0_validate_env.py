@@ -1,4 +1,4 @@
-"""Phase 0, validate the environment (DESIGN §4), for every model role:
+"""Phase 0, validate the environment (spec/06_MODELS_AND_HOOKS.md), for every model role:
 
 versions and determinism flags recorded; the model loads fully on the requested
 device; the tokenizer loads; the hooked u equals an independent recomputation

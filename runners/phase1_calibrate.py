@@ -1,4 +1,4 @@
-"""Phase 1, calibrate (DESIGN §4), per model role, at g = GAIN_BASELINE:
+"""Phase 1, calibrate (spec/01_SPIKES_AND_STANDARDIZATION.md), per model role, at g = GAIN_BASELINE:
 
 1. load the role's model and cut the calibration slice from Dataset A;
 2. pass 1: mu and population sigma of u per (layer, unit), float64 accumulation;

@@ -1,4 +1,5 @@
-"""Phase 2, gain grid (DESIGN §4, §6), per model role, on Phase 1's calibration slice:
+"""Phase 2, gain grid (spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md,
+spec/08_TEST_PLAN.md), per model role, on Phase 1's calibration slice:
 
 1. consume Phase 1's calibration_stats, calibration_slice and rate_targets (each
    re-hashed against the Phase 1 record; exit 3 on any change) and check that the

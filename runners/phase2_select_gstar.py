@@ -1,4 +1,4 @@
-"""Phase 2, select gstar (DESIGN §4): per (spike definition, target rate), the gain
+"""Phase 2, select gstar (spec/04_GAIN_AND_GSTAR.md): per (spike definition, target rate), the gain
 whose b_tot is closest to one, with the tie rules, from a gain-grid run's metrics
 (or a metrics file produced elsewhere, `--metrics PATH`)."""
 

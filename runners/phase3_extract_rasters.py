@@ -1,4 +1,4 @@
-"""Phase 3, extract rasters (DESIGN §4b), per model role, on a held-out slice:
+"""Phase 3, extract rasters (spec/09_RASTERS.md), per model role, on a held-out slice:
 
 1. consume Phase 1's calibration_stats and calibration_slice, the gain
    grid's tau_rate_matched and gstar (each re-hashed; exit 3 on a change), and check

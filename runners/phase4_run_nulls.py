@@ -1,4 +1,4 @@
-"""Phase 4, nulls (DESIGN §4b), per model role, on Phase 3's rasters:
+"""Phase 4, nulls (spec/10_NULLS.md), per model role, on Phase 3's rasters:
 
 1. consume Phase 3's rasters, conditions, raster slice and out-of-sample rates and
    Phase 1's calibration_stats (each re-hashed; exit 3 on a change);

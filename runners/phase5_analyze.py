@@ -1,4 +1,5 @@
-"""Phase 5, analyze (DESIGN §4b), per model role; no model is loaded:
+"""Phase 5, analyze (spec/11_AVALANCHES_AND_SIGNATURES.md, spec/12_STATISTICS_AND_BOOTSTRAP.md),
+per model role; no model is loaded:
 
 1. consume Phase 3's rasters, conditions and out-of-sample rates, Phase 4's null
    rasters and conditions, and gstar (each re-hashed; exit 3 on a change);

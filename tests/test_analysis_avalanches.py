@@ -1,4 +1,4 @@
-"""Avalanche components on hand-counted toy rasters (DESIGN §4b Phase 5)."""
+"""Avalanche components on hand-counted toy rasters (spec/11_AVALANCHES_AND_SIGNATURES.md)."""
 
 from __future__ import annotations
 

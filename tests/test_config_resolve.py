@@ -1,4 +1,5 @@
-"""Config resolution: CANON references, includes, unknown keys, wrong types (DESIGN §1, §2)."""
+"""Config resolution: CANON references, includes, unknown keys, wrong types (spec/00_OVERVIEW.md,
+spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dataset entries and local/synthetic/HF text sources (DESIGN §4, §5)."""
+"""Dataset entries and local/synthetic/HF text sources (spec/05_DATASETS_SAMPLING_HASHING.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Text shipped with Python as Datasets A, B and MC, and the gguf_package checks that need
-no wheel (DESIGN §5 "Real-weights profile")."""
+no wheel (spec/05_DATASETS_SAMPLING_HASHING.md "Real-weights profile")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Synthetic corpora and the word-level tokenizer over their vocabulary (DESIGN §5)."""
+"""Synthetic corpora and the word-level tokenizer over their vocabulary
+(spec/05_DATASETS_SAMPLING_HASHING.md)."""
 
 from __future__ import annotations
 

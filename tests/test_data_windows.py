@@ -1,4 +1,5 @@
-"""Token windows, sampling and the slice hash (DESIGN §4 "Datasets and sampling")."""
+"""Token windows, sampling and the slice hash (spec/05_DATASETS_SAMPLING_HASHING.md "Datasets and
+sampling")."""
 
 from __future__ import annotations
 

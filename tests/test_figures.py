@@ -1,4 +1,4 @@
-"""Phase 5 figures plot exactly their input tables (DESIGN §4b Phase 5, "Figures").
+"""Phase 5 figures plot exactly their input tables (spec/13_TABLES_AND_FIGURES.md, "Figures").
 
 Each test reads the data back out of the returned Figure's artists (line x/y data,
 fill_between polygon vertices, mesh array, rectangle) and compares it with the hand-built

@@ -1,4 +1,5 @@
-"""Figure files are byte-stable and well formed (DESIGN §3 Determinism, §4b Phase 5).
+"""Figure files are byte-stable and well formed (spec/07_RUNS_RECORDS_LOGGING.md Determinism, §4b
+Phase 5).
 
 Byte identity is checked across two separate Python processes that differ in hash seed,
 time zone, start time and a hostile user matplotlibrc; PNG size, metadata chunks, PDF

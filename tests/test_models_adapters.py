@@ -1,4 +1,5 @@
-"""Adapters and hooks on tiny random models of every supported family (DESIGN §4 "Hook point")."""
+"""Adapters and hooks on tiny random models of every supported family (spec/06_MODELS_AND_HOOKS.md
+"Hook point")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Embedded model materialization (DESIGN §5 "Embedded default profile")."""
+"""Embedded model materialization (spec/06_MODELS_AND_HOOKS.md "Embedded default profile")."""
 
 from __future__ import annotations
 

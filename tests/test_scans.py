@@ -1,4 +1,4 @@
-"""Scans that keep the spec the single source (DESIGN §1).
+"""Scans that keep the spec the single source (spec/00_OVERVIEW.md).
 
 Single definition: outside spec/ and the generated canon/ and contracts/, no
 Python string constant equals a CANON identifier (a PATH, CLI, ENUM or OUTPUT

@@ -1,4 +1,5 @@
-"""A throwaway two-phase pipeline declared here runs through the run store (DESIGN §2, §3)."""
+"""A throwaway two-phase pipeline declared here runs through the run store
+(spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 

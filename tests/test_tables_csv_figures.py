@@ -1,6 +1,6 @@
 """CSV twins and figure files: the deterministic CSV writer, the CSV validator against the
-Parquet twin's contract, the figure validator, and the README findings block (DESIGN §3,
-§4b Phase 5)."""
+Parquet twin's contract, the figure validator, and the README findings block
+(spec/13_TABLES_AND_FIGURES.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks every phase shares (DESIGN §7): files, contracts, hashes, determinism,
+"""Checks every phase shares (spec/08_TEST_PLAN.md): files, contracts, hashes, determinism,
 provenance, refusal to overwrite, tamper detection."""
 
 from __future__ import annotations

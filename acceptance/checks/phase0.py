@@ -1,4 +1,4 @@
-"""Phase 0 acceptance: the environment report (DESIGN §4 Phase 0)."""
+"""Phase 0 acceptance: the environment report (spec/06_MODELS_AND_HOOKS.md)."""
 
 from __future__ import annotations
 

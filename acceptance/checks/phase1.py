@@ -1,4 +1,5 @@
-"""Phase 1 acceptance: calibration statistics, rate targets, slice (DESIGN §4 Phase 1)."""
+"""Phase 1 acceptance: calibration statistics, rate targets, slice
+(spec/01_SPIKES_AND_STANDARDIZATION.md)."""
 
 from __future__ import annotations
 

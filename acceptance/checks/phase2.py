@@ -1,4 +1,5 @@
-"""Phase 2 acceptance: gain-grid metrics and gstar selection (DESIGN §4 Phase 2, §7).
+"""Phase 2 acceptance: gain-grid metrics and gstar selection (spec/02_RATE_MATCHING.md,
+spec/03_BRANCHING_AND_NULLS.md, spec/04_GAIN_AND_GSTAR.md, spec/08_TEST_PLAN.md).
 
 gstar is recomputed here from the metrics by a separate pandas route, and
 crafted metrics tables go through the CANON select command with `--metrics`.
@@ -75,7 +76,8 @@ def branching_finite(ctx: CheckContext) -> None:
 
 
 def expected_gstar(df: pd.DataFrame, tie_tol: float, baseline: float) -> dict:
-    """(spike_def_id, target_rate) -> (gstar, decided_by), by the rules of DESIGN §4."""
+    """(spike_def_id, target_rate) -> (gstar, decided_by), by the rules of
+    spec/04_GAIN_AND_GSTAR.md."""
     out = {}
     for (sd, r), group in df.groupby(["spike_def_id", "target_rate"]):
         ok = group[np.isfinite(group[B_TOT])]

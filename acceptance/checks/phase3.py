@@ -1,4 +1,5 @@
-"""Phase 3 acceptance: held-out rasters with Phase 2's tau (DESIGN §4b Phase 3, §7).
+"""Phase 3 acceptance: held-out rasters with Phase 2's tau (spec/09_RASTERS.md,
+spec/08_TEST_PLAN.md).
 
 The rasters of the gstar conditions are recomputed here by an independent route: the
 model's u captured by a plain hook, standardized with numpy and counted against tau.

@@ -1,4 +1,4 @@
-"""Phase 4 acceptance: null rasters (DESIGN §4b Phase 4, §7).
+"""Phase 4 acceptance: null rasters (spec/10_NULLS.md, spec/08_TEST_PLAN.md).
 
 Marginals are checked by a separate route: each permuted row sorted equals the real
 row sorted, each shifted row equals np.roll of the real row by some s in 1..T-1, and

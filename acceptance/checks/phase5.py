@@ -1,5 +1,6 @@
 """Phase 5 acceptance: tables and figures recomputed by independent routes
-(DESIGN §4b Phase 5, §7): b, chi and the null contrasts by direct numpy sums over the
+(spec/11_AVALANCHES_AND_SIGNATURES.md, spec/12_STATISTICS_AND_BOOTSTRAP.md, spec/08_TEST_PLAN.md):
+b, chi and the null contrasts by direct numpy sums over the
 rasters, the CIs of b_tot, chi and delta_b_tot (paired with the permutation null) by a
 direct loop over the condition's resampling plan, avalanches by a breadth-first flood
 fill, the CSV twins against their Parquet tables, the identifiability flags from the
@@ -34,7 +35,8 @@ def table(run_dir: Path, contract_id: str) -> pd.DataFrame:
 
 
 def b_direct(X: np.ndarray) -> tuple[float, float]:
-    """Pooled (b_time, b_depth) of X [N, L, T] by plain sums (DESIGN §4)."""
+    """Pooled (b_time, b_depth) of X [N, L, T] by plain sums (spec/11_AVALANCHES_AND_SIGNATURES.md,
+    spec/12_STATISTICS_AND_BOOTSTRAP.md)."""
     X = X.astype(np.int64)
     den = X.sum()
     if den == 0:

@@ -1,4 +1,4 @@
-"""The `critspec` command (DESIGN §2): one subcommand per verb and per phase.
+"""The `critspec` command (spec/07_RUNS_RECORDS_LOGGING.md): one subcommand per verb and per phase.
 
 Errors are mapped to exit codes here and nowhere else; each prints one line
 (the traceback only with --debug).

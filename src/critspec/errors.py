@@ -1,4 +1,4 @@
-"""Error types of critspec, each mapped to one exit code (DESIGN §2).
+"""Error types of critspec, each mapped to one exit code (spec/07_RUNS_RECORDS_LOGGING.md).
 
 The CLI is the only place that turns them into exit codes; everywhere else raises
 the specific type with a message that says what failed, where, and what to do.
@@ -93,7 +93,7 @@ class CheckFailed(CritspecError):
 
 
 class ComponentLimitExceeded(CheckFailed):
-    """A sequence has more avalanches than CC_MAX_COMPONENTS_PER_SEQ (DESIGN §4b Phase 5)."""
+    """A sequence has more avalanches than CC_MAX_COMPONENTS_PER_SEQ (spec/00_OVERVIEW.md)."""
 
 
 class DependencyError(CritspecError):

@@ -1,4 +1,5 @@
-"""From a CLI invocation to a sealed run: config scoping, run ids, upstream runs (DESIGN §2).
+"""From a CLI invocation to a sealed run: config scoping, run ids, upstream runs
+(spec/07_RUNS_RECORDS_LOGGING.md).
 
 Runs are content-addressed, so the run a phase consumes is found by computing
 the id it must have under the same config and options; `--from RUN_ID` names

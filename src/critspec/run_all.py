@@ -3,7 +3,7 @@ of what gstar means on the held-out rasters.
 
 A run that already exists for the same config is reused after `validate-run`
 instead of failing with exit 4; anything else behaves as the single commands. A
-profile may declare a single model role (DESIGN §4 "Model roles"): per-role phases
+profile may declare a single model role (spec/00_OVERVIEW.md "Model roles"): per-role phases
 then run for the configured roles only, and say which they skipped.
 """
 
@@ -70,7 +70,7 @@ def _yes(flag: bool) -> str:
 
 def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
     """Per (spike definition, target rate) of one role's Phase 5 run: gstar and what it
-    means on the held-out rasters (DESIGN §4b Phase 5)."""
+    means on the held-out rasters (spec/00_OVERVIEW.md)."""
     summary = _table(run_dir, SUMMARY_CONTRACT)
     ident = _table(run_dir, IDENT_CONTRACT)
     crackling = _table(run_dir, CRACKLING_CONTRACT)

@@ -1,4 +1,5 @@
-"""Determinism settings and the environment facts a run record pins (DESIGN §2, §3)."""
+"""Determinism settings and the environment facts a run record pins
+(spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def source_sha256() -> str:
 @functools.cache
 def code_version() -> str:
     """The package version plus the checkout's commit; a modified or non-git checkout adds
-    a hash of its sources, so that different code never reuses a run (DESIGN §2).
+    a hash of its sources, so that different code never reuses a run
+    (spec/07_RUNS_RECORDS_LOGGING.md).
 
     Cached: the code does not change under a running process.
     """

@@ -1,4 +1,4 @@
-"""Seeds from semantic keys (DESIGN §3): never from a run id or the clock.
+"""Seeds from semantic keys (spec/07_RUNS_RECORDS_LOGGING.md): never from a run id or the clock.
 
 A seed is the first 8 bytes of sha256 over the BOOTSTRAP_SEED and the keys,
 each key rendered with repr() so that 1.0 and 1 or "1" stay distinct.

@@ -1,1 +1,1 @@
-"""Phase 5 analysis: pure statistics on rasters (DESIGN §4b Phase 5)."""
+"""Phase 5 analysis: pure statistics on rasters (spec/11_AVALANCHES_AND_SIGNATURES.md)."""

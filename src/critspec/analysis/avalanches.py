@@ -1,4 +1,4 @@
-"""Avalanches: connected components of X per sequence (DESIGN §4b Phase 5).
+"""Avalanches: connected components of X per sequence (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
 A component lives on one sequence's [L, T] lattice: ADJ_4N joins sites one step
 apart in t or in l, ADJ_8N also joins diagonal neighbours. The whole [N, L, T] stack

@@ -1,4 +1,4 @@
-"""Sequence bootstrap (DESIGN §4b Phase 5, "Confidence intervals").
+"""Sequence bootstrap (spec/12_STATISTICS_AND_BOOTSTRAP.md, "Confidence intervals").
 
 One index matrix [R, N] per real condition, drawn from a generator seeded by the
 bootstrap base seed and the condition's semantic keys only; every statistic of the

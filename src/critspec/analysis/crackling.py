@@ -1,4 +1,4 @@
-"""Crackling-noise relation with sequence-bootstrap CIs (DESIGN §4b Phase 5).
+"""Crackling-noise relation with sequence-bootstrap CIs (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
 tau_S and alpha_D: discrete power-law fits of sizes and durations (powerlaw_fit).
 gamma_fit: OLS slope of log mean S on log D over the distinct D in [d_min, d_max]

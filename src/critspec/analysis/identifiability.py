@@ -1,4 +1,4 @@
-"""Is gstar identifiable? (DESIGN §4b Phase 5, "Identifiability of gstar").
+"""Is gstar identifiable? (spec/12_STATISTICS_AND_BOOTSTRAP.md, "Identifiability of gstar").
 
 Per (spike_def_id, target_rate): b_tot must vary over the gain grid by more than its
 widest bootstrap CI, that CI width must be within BOOTSTRAP_CI_WIDTH_MAX, and gstar

@@ -1,4 +1,4 @@
-"""Pooled b and chi with every bootstrap resample at once (DESIGN §4b Phase 5).
+"""Pooled b and chi with every bootstrap resample at once (spec/12_STATISTICS_AND_BOOTSTRAP.md).
 
 b_time = sum X[n,l,t] X[n,l,t+1] / sum X, b_depth likewise over l, b_tot = b_time +
 b_depth (as critspec.events.branching), pooled over sequences; chi = Var(Y) /

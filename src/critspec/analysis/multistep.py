@@ -1,4 +1,4 @@
-"""Multistep-regression branching ratio m via mrestimator (DESIGN §4b Phase 5).
+"""Multistep-regression branching ratio m via mrestimator (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
 Activity Y[n, t] = sum_l A[n, l, t], trials = sequences. Choices (the design is
 silent on them):

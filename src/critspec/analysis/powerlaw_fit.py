@@ -1,4 +1,4 @@
-"""Discrete power-law fits through the `powerlaw` package (DESIGN §4b Phase 5).
+"""Discrete power-law fits through the `powerlaw` package (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
 The point estimate is powerlaw's: xmin by minimal KS distance (Clauset et al. 2009),
 then the exact discrete MLE of alpha at that xmin (estimate_discrete=False, so the

@@ -1,4 +1,5 @@
-"""Phase 5 tables from rasters (DESIGN §4b Phase 5; columns per the Phase 3-5 interfaces).
+"""Phase 5 tables from rasters (spec/13_TABLES_AND_FIGURES.md; columns per the Phase 3-5
+interfaces).
 
 `analyze` is the one entry point: pure (no I/O, no config), deterministic (every
 random draw is a sequence-bootstrap index matrix seeded from the bootstrap seed and

@@ -1,4 +1,5 @@
-"""Power law against its alternatives on the size tail (DESIGN §4b Phase 5, "Tail fits").
+"""Power law against its alternatives on the size tail (spec/11_AVALANCHES_AND_SIGNATURES.md, "Tail
+fits").
 
 On the sizes >= the xmin of tau_S, powerlaw's distribution_compare(power_law, alt,
 normalized_ratio=True) gives Vuong's normalized log-likelihood ratio (positive

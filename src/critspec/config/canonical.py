@@ -1,4 +1,4 @@
-"""The canonical bytes of a resolved config and their hash (DESIGN §2)."""
+"""The canonical bytes of a resolved config and their hash (spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 

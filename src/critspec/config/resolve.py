@@ -1,4 +1,5 @@
-"""Config resolution (DESIGN §1, §2): CANON references resolved recursively, each file
+"""Config resolution (spec/00_OVERVIEW.md, spec/07_RUNS_RECORDS_LOGGING.md): CANON references
+resolved recursively, each file
 validated, includes inlined, and one canonical document per run hashed.
 
 Relative include paths (models_file, datasets_file) are resolved against the
@@ -75,7 +76,7 @@ class ResolvedConfig:
 
     def require_roles(self, roles: tuple[str, ...], what: str) -> None:
         """ConfigError in one line when `what` needs a role the profile does not declare
-        (DESIGN §4 "Model roles": a profile may declare a single role)."""
+        (spec/00_OVERVIEW.md "Model roles": a profile may declare a single role)."""
         missing = [r for r in roles if r not in self.model_roles]
         if missing:
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""Pydantic models of the config files (DESIGN §1): unknown keys and wrong types rejected.
+"""Pydantic models of the config files (spec/00_OVERVIEW.md): unknown keys and wrong types rejected.
 
 Values arrive already resolved (CANON references replaced); each file is
 validated on its own so that an error names the file and the key path.
@@ -195,14 +195,14 @@ def _every(values: tuple, group: type, what: str) -> None:
 
 
 class Rasters(_Strict):
-    """Phase 3: the held-out raster slice of Dataset A (DESIGN §4b)."""
+    """Phase 3: the held-out raster slice of Dataset A (spec/00_OVERVIEW.md)."""
 
     dataset_role: DatasetRole
     n_windows: int = Field(ge=1)
 
 
 class Nulls(_Strict):
-    """Phase 4: which nulls are built from the rasters (DESIGN §4b)."""
+    """Phase 4: which nulls are built from the rasters (spec/00_OVERVIEW.md)."""
 
     null_ids: tuple[NullId, ...] = Field(min_length=1)
 
@@ -213,7 +213,7 @@ class Nulls(_Strict):
 
 
 class Analysis(_Strict):
-    """Phase 5: bootstrap, avalanche and fit settings (DESIGN §4b, §5)."""
+    """Phase 5: bootstrap, avalanche and fit settings (spec/00_OVERVIEW.md)."""
 
     bootstrap_reps: int = Field(ge=1)
     ci_percentiles: tuple[float, float]

@@ -1,4 +1,5 @@
-"""The configured calibration and raster slices and their run-record entries (DESIGN §4, §4b)."""
+"""The configured calibration and raster slices and their run-record entries
+(spec/05_DATASETS_SAMPLING_HASHING.md)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def raster_slice(
     config: ResolvedConfig, tokenizer: Any, exclude: Any
 ) -> tuple[TokenSlice, dict[str, Any]]:
     """Phase 3's held-out slice: windows of the same cut as the calibration slice, never
-    one of `exclude` (the calibration slice's window indices) (DESIGN §4b)."""
+    one of `exclude` (the calibration slice's window indices)
+    (spec/05_DATASETS_SAMPLING_HASHING.md)."""
     cal, ras = config.pipeline.calibration, config.pipeline.rasters
     entry = config.dataset_entry(ras.dataset_role)
     texts = load_texts(entry)

@@ -1,4 +1,5 @@
-"""Dataset entries and their texts (DESIGN §4 "Datasets and sampling", §5).
+"""Dataset entries and their texts (spec/05_DATASETS_SAMPLING_HASHING.md "Datasets and sampling",
+§5).
 
 One config entry (keys as in CANON.DATASET.*) names where documents come from:
 the synthetic generators, a local file (.txt, .jsonl, .parquet), a Hugging Face

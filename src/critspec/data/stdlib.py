@@ -1,4 +1,5 @@
-"""Real English text that ships with every Python installation (DESIGN §5 "Real-weights
+"""Real English text that ships with every Python installation
+(spec/05_DATASETS_SAMPLING_HASHING.md "Real-weights
 profile"), and a multiple-choice cloze task built from it.
 
 - Dataset A, CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS: the reference topics of

@@ -1,4 +1,5 @@
-"""Deterministic synthetic corpora for the embedded default profile (DESIGN §5).
+"""Deterministic synthetic corpora for the embedded default profile
+(spec/05_DATASETS_SAMPLING_HASHING.md).
 
 Two generators over one closed vocabulary of a few hundred words:
 

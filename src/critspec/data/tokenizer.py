@@ -1,4 +1,5 @@
-"""Word-level tokenizer over a closed vocabulary, and the tokenizer hash (DESIGN §4, §5).
+"""Word-level tokenizer over a closed vocabulary, and the tokenizer hash
+(spec/05_DATASETS_SAMPLING_HASHING.md).
 
 The tokenizer hash enters every slice hash, so it is taken over a canonical
 serialization that survives save_pretrained / from_pretrained.

@@ -1,9 +1,10 @@
-"""Token windows and the slice hash (DESIGN §4 "Datasets and sampling").
+"""Token windows and the slice hash (spec/05_DATASETS_SAMPLING_HASHING.md "Datasets and sampling").
 
 Text is concatenated in document order and cut into non-overlapping windows of
 exactly T tokens (no padding). N windows are drawn without replacement by a PRNG
 seeded from (BOOTSTRAP_SEED, dataset role, slice name) and kept in ascending
-order. A held-out slice (Phase 3's rasters, DESIGN §4b) is drawn the same way from
+order. A held-out slice (Phase 3's rasters, spec/05_DATASETS_SAMPLING_HASHING.md) is drawn the same
+way from
 the windows outside another slice. The slice hash covers the ordered (window index,
 token ids) and the tokenizer hash, so the same windows under another tokenizer hash differently.
 """
@@ -104,7 +105,8 @@ def sample_heldout_windows(
     slice_name: str,
     exclude: np.ndarray,
 ) -> TokenSlice:
-    """Draw n_windows of the windows whose index is not in exclude (DESIGN §4b Phase 3).
+    """Draw n_windows of the windows whose index is not in exclude
+    (spec/05_DATASETS_SAMPLING_HASHING.md).
 
     The held-out raster slice: exclude is the calibration slice's window_index, cut
     from the same tokens with the same seq_len. The draw is the one of sample_windows

@@ -1,4 +1,4 @@
-"""Branching ratios of an event lattice, pooled over sequences (DESIGN §4 Phase 2).
+"""Branching ratios of an event lattice, pooled over sequences (spec/03_BRANCHING_AND_NULLS.md).
 
 b_time = sum X[n,l,t] X[n,l,t+1] / sum X;  b_depth = sum X[n,l,t] X[n,l+1,t] / sum X;
 b_tot = b_time + b_depth. Pairs stay inside a window (the window is axis 0 and

@@ -1,4 +1,5 @@
-"""Phase 2 gain grid core: one forward pass per gain, every condition from it (DESIGN §4, §6).
+"""Phase 2 gain grid core: one forward pass per gain, every condition from it
+(spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md, spec/08_TEST_PLAN.md).
 
 For each gain g the slice runs once, in batches. The u hook standardizes each
 layer's u once and feeds v of every spike definition into a streaming top-K
@@ -133,7 +134,8 @@ def conditions(
 def check_rate_match(
     g: float, spike_def_id: str, target_rate: float, matches: Sequence[RateMatch], tol: float
 ) -> None:
-    """Every layer's |achieved - r_star| must be within tol (DESIGN §4, exit 2 otherwise)."""
+    """Every layer's |achieved - r_star| must be within tol (spec/02_RATE_MATCHING.md,
+    spec/03_BRANCHING_AND_NULLS.md, exit 2 otherwise)."""
     for layer, m in enumerate(matches):
         if not m.abs_err <= tol:
             raise CheckFailed(
@@ -272,7 +274,7 @@ def _candidates(
     """Ascending flat indices of u2 [rows, d_ff] outside the per-unit bounds."""
     if u2.device.type == CANON.ENUM.DEVICE.CPU:
         # numpy's compare and flatnonzero are several times faster than torch's CPU bool
-        # kernels, and this scan is Phase 2's hot loop (DESIGN §6); same indices.
+        # kernels, and this scan is Phase 2's hot loop (spec/08_TEST_PLAN.md); same indices.
         arr = u2.numpy()
         mask, below = buffers.get(arr.shape)
         np.greater(arr, hi.numpy(), out=mask)
@@ -399,7 +401,8 @@ def run_gain_grid(
     device: torch.device | str,
     on_progress: Callable[[dict], None] | None = None,
 ) -> GainGridResult:
-    """Branching metrics and rate-matched thresholds for every (sd, r, g) (DESIGN §4 Phase 2)."""
+    """Branching metrics and rate-matched thresholds for every (sd, r, g)
+    (spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md)."""
     n_windows, seq_len = input_ids.shape
     n_layers, d_ff = mu.shape
     conds = conditions(spike_def_ids, r_star, n_layers)

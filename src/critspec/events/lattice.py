@@ -1,4 +1,4 @@
-"""The event lattice (DESIGN §4 Phase 2, "Lattice").
+"""The event lattice (spec/03_BRANCHING_AND_NULLS.md, "Lattice").
 
 A[n, l, t] = number of units of layer l spiking at token t of window n; X = A > 0.
 """

@@ -1,4 +1,5 @@
-"""Per-unit mean and population std of u, streamed in float64 (DESIGN §4 Phase 1).
+"""Per-unit mean and population std of u, streamed in float64
+(spec/01_SPIKES_AND_STANDARDIZATION.md).
 
 Batches are merged with Chan et al.'s pairwise update, so the result depends only
 on the order of the batches (fixed by the slice), never on how many there are
@@ -26,7 +27,8 @@ class Moments:
 
 
 class MomentAccumulator:
-    """Streams u of every layer into per-unit float64 mean and M2 (DESIGN §4 Phase 1)."""
+    """Streams u of every layer into per-unit float64 mean and M2
+    (spec/01_SPIKES_AND_STANDARDIZATION.md)."""
 
     def __init__(self, n_layers: int, d_ff: int) -> None:
         self.n_layers = n_layers

@@ -1,4 +1,4 @@
-"""Null models of the event lattice (DESIGN §4 Phase 2, §4b Phase 4).
+"""Null models of the event lattice (spec/10_NULLS.md).
 
 Phase 2's within-layer time permutation: each row A[n, l, :] is permuted along t
 with a PRNG seeded from the caller's keys (null id, spike definition, target rate,
@@ -129,7 +129,7 @@ def check_sorted_rows(
     seq_id: np.ndarray,
 ) -> None:
     """Every row A_null[c, n, l, :] holds the same multiset of counts as A[c, n, l, :]
-    (DESIGN §4b Phase 4, hard check); CheckFailed names the first row that does not."""
+    (spec/10_NULLS.md, hard check); CheckFailed names the first row that does not."""
     if A_null.shape != A.shape:
         raise CheckFailed(
             f"null {null_id}: rasters of shape {A_null.shape} vs real {A.shape}: "

@@ -1,4 +1,5 @@
-"""Phase 3 raster extraction core: Phase 2's tau applied to a held-out slice (DESIGN §4b, §6).
+"""Phase 3 raster extraction core: Phase 2's tau applied to a held-out slice (spec/09_RASTERS.md,
+spec/08_TEST_PLAN.md).
 
 Conditions (spike definition, target rate, gain) are grouped by gain; each gain
 costs one batched forward pass. In that pass every layer's u is scanned once
@@ -255,7 +256,7 @@ def extract_rasters(
     on_progress: Callable[[dict], None] | None = None,
 ) -> RasterResult:
     """Event counts of every condition on the slice, one forward pass per distinct g
-    (DESIGN §4b Phase 3). on_progress gets {"g", "seconds", "max_abs_rate_err"} per gain,
+    (spec/09_RASTERS.md). on_progress gets {"g", "seconds", "max_abs_rate_err"} per gain,
     the error being the largest |achieved - r_star| over that gain's conditions and layers."""
     n_windows, seq_len = input_ids.shape
     n_layers, d_ff = mu.shape

@@ -1,4 +1,4 @@
-"""Baseline rates and per-layer target rates (DESIGN §4 Phase 1).
+"""Baseline rates and per-layer target rates (spec/01_SPIKES_AND_STANDARDIZATION.md).
 
 r_base[sd][l] is the fraction of (n, t, i) with v > TAU0 (strict) at the baseline
 gain; r_star[sd][r][l] = clip(r_base[sd][l] * r / mean_l r_base[sd][l], 0, 1)

@@ -1,4 +1,5 @@
-"""Naive reference for the gain grid: keep every v, sort fully, threshold again (DESIGN §6).
+"""Naive reference for the gain grid: keep every v, sort fully, threshold again
+(spec/08_TEST_PLAN.md).
 
 An independent route to the same numbers as run_gain_grid, for tests and the
 benchmark: no top-K buffer, no positions. Per (g, sd, layer) every v of the slice

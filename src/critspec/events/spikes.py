@@ -1,4 +1,4 @@
-"""Standardization and spike values (DESIGN §4 Phase 1).
+"""Standardization and spike values (spec/01_SPIKES_AND_STANDARDIZATION.md).
 
 z = (u - mu) / (sigma + EPS); a unit spikes when v > tau (strict), with v = z for
 SPIKE_ONE_SIDED_POS and v = |z| for SPIKE_TWO_SIDED_ABS.

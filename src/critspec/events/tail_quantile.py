@@ -1,4 +1,4 @@
-"""Exact tail quantiles from a streamed top-K buffer (DESIGN §4 Phase 2, "Rate matching").
+"""Exact tail quantiles from a streamed top-K buffer (spec/02_RATE_MATCHING.md, "Rate matching").
 
 With n samples of v in a layer and k = floor(r_star * n + 0.5), sort v descending
 (1-based v(1) >= v(2) >= ...): tau = v(1) when k = 0, else (v(k) + v(k+1)) / 2 in
@@ -136,7 +136,7 @@ def indices_outside(values: torch.Tensor, lower: float, upper: float) -> torch.T
     value > upper or value < lower (lower = -inf: only the upper side)."""
     if values.device.type == CANON.ENUM.DEVICE.CPU:
         # Same result as below; numpy's compare and flatnonzero are several times faster
-        # than torch's CPU bool kernels, and this scan is Phase 2's hot loop (DESIGN §6).
+        # than torch's CPU bool kernels, and this scan is Phase 2's hot loop (spec/08_TEST_PLAN.md).
         arr = values.numpy()
         mask = arr > upper
         if lower > -math.inf:
@@ -170,7 +170,7 @@ class StreamingTopK:
     index into the flattened batch (row_size = T * d_ff). Batches of a layer must
     arrive in ascending row order, so a later value never outranks an equal kept one.
 
-    Cost (DESIGN §6): each layer keeps a floor, a value below which nothing that
+    Cost (spec/08_TEST_PLAN.md): each layer keeps a floor, a value below which nothing that
     arrives later can enter the top K. A batch costs one vectorized compare against
     the floor; only survivors are copied. The first batch gets a floor guessed from
     a strided sample (accepted only if at least K values survive, so the guess never

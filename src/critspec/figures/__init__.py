@@ -1,4 +1,4 @@
-"""Phase 5 figures (DESIGN §4b Phase 5): one function per figure returning a matplotlib
+"""Phase 5 figures (spec/13_TABLES_AND_FIGURES.md): one function per figure returning a matplotlib
 Figure, and `save_figure` writing its byte-stable PNG and PDF."""
 
 from critspec.figures.crackling import crackling_gamma as crackling_gamma

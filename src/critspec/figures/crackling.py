@@ -1,5 +1,5 @@
 """Crackling-noise figure: gamma_fit against gamma_pred = (alpha_D - 1)/(tau_S - 1) over g
-(DESIGN §4b Phase 5, "Crackling noise" and "Figures"; crackling table of the interfaces).
+(spec/13_TABLES_AND_FIGURES.md, "Crackling noise" and "Figures"; crackling table of the interfaces).
 
 One panel per (spike_def_id, target_rate) and adjacency; failed fits are NaN and draw as
 gaps.

@@ -1,5 +1,5 @@
 """Phase 3 products as figures: one raster with its largest avalanche boxed, and the
-out-of-sample rate match (DESIGN §4b Phase 5, "Figures")."""
+out-of-sample rate match (spec/13_TABLES_AND_FIGURES.md, "Figures")."""
 
 from __future__ import annotations
 

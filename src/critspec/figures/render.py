@@ -1,4 +1,5 @@
-"""Rendering rules shared by every Phase 5 figure (DESIGN §4b Phase 5, §3 Determinism).
+"""Rendering rules shared by every Phase 5 figure (spec/13_TABLES_AND_FIGURES.md,
+spec/07_RUNS_RECORDS_LOGGING.md Determinism).
 
 Figures are built as `matplotlib.figure.Figure` with an Agg canvas attached directly, so no
 pyplot state or global backend is touched. Every build and every save runs inside

@@ -1,6 +1,6 @@
 """Figures of the Phase 5 summary table over the gain grid, one panel per
 (spike_def_id, target_rate): b curves, Δb per null, gstar selection and chi
-(DESIGN §4b Phase 5, "Figures"; columns per the Phase 3-5 interfaces).
+(spec/13_TABLES_AND_FIGURES.md, "Figures"; columns per the Phase 3-5 interfaces).
 
 Undefined statistics are NaN in the table and draw as gaps; a panel with nothing finite
 says so.

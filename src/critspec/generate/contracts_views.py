@@ -1,4 +1,4 @@
-"""contracts/: every view of every artifact contract, plus an index (DESIGN §1)."""
+"""contracts/: every view of every artifact contract, plus an index (spec/00_OVERVIEW.md)."""
 
 from __future__ import annotations
 

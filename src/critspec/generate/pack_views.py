@@ -1,4 +1,4 @@
-"""contracts/packs/: every view of every contract pack, plus an index (DESIGN §1).
+"""contracts/packs/: every view of every contract pack, plus an index (spec/00_OVERVIEW.md).
 
 Per pack `<pack>/`: a JSON Schema per JSON/YAML file, an array contract per NPZ
 file, `pack.json` (the validated pack: files, bindings, constants, rules; what

@@ -1,4 +1,5 @@
-"""Architecture adapters: where a model's MLPs and down projections are (DESIGN §4 "Hook point").
+"""Architecture adapters: where a model's MLPs and down projections are
+(spec/06_MODELS_AND_HOOKS.md "Hook point").
 
 One adapter per family names, for every layer, the MLP module (gain hook) and its
 down projection (u hook: u is the down projection's input). `recompute_u` is the

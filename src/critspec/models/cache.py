@@ -1,4 +1,4 @@
-"""Model directories in the cache, built once and atomically (DESIGN §5)."""
+"""Model directories in the cache, built once and atomically (spec/06_MODELS_AND_HOOKS.md)."""
 
 from __future__ import annotations
 

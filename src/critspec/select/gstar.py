@@ -1,4 +1,4 @@
-"""Select gstar from a gain grid's metrics (DESIGN §4 Phase 2, "select gstar").
+"""Select gstar from a gain grid's metrics (spec/04_GAIN_AND_GSTAR.md, "select gstar").
 
 gstar(sd, r) = argmin over gains of |b_tot - 1|, NaN rows excluded. Gains within
 the tie tolerance of the minimum are tied; a tie goes to the gain closest to the

@@ -1,4 +1,5 @@
-"""Pydantic models of spec/artifacts.yaml: one contract per artifact (DESIGN §1, §7).
+"""Pydantic models of spec/artifacts.yaml: one contract per artifact (spec/00_OVERVIEW.md,
+spec/08_TEST_PLAN.md).
 
 CANON references (`CANON.X.Y`) inside the file are resolved against the canon
 spec while loading, so that a contract names an enum group or a basename

@@ -1,4 +1,4 @@
-"""Validation of spec/canon.yaml before anything is generated from it (DESIGN §1).
+"""Validation of spec/canon.yaml before anything is generated from it (spec/00_OVERVIEW.md).
 
 The registry is a tree of UPPER_SNAKE keys whose leaves are scalars or lists of
 scalars. Its top-level sections are fixed; a few cross-checks tie sections

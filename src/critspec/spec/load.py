@@ -1,4 +1,4 @@
-"""Read and validate the machine-readable spec files under spec/ (DESIGN §1)."""
+"""Read and validate the machine-readable spec files under spec/ (spec/00_OVERVIEW.md)."""
 
 from __future__ import annotations
 

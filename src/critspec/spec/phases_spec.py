@@ -1,4 +1,4 @@
-"""Pydantic models of spec/phases.yaml (DESIGN §1, §7)."""
+"""Pydantic models of spec/phases.yaml (spec/00_OVERVIEW.md, spec/08_TEST_PLAN.md)."""
 
 from __future__ import annotations
 

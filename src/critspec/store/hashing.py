@@ -1,4 +1,4 @@
-"""sha256 helpers (DESIGN §2)."""
+"""sha256 helpers (spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 

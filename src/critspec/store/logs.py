@@ -1,4 +1,4 @@
-"""logs/<phase>.jsonl: one JSON object per line (DESIGN §2)."""
+"""logs/<phase>.jsonl: one JSON object per line (spec/07_RUNS_RECORDS_LOGGING.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Immutable, content-hashed run directories (DESIGN §2, §3).
+"""Immutable, content-hashed run directories (spec/07_RUNS_RECORDS_LOGGING.md).
 
 A run is built in a temporary sibling directory, every artifact is validated
 against its contract and indexed with its sha256, the record is validated

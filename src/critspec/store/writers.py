@@ -1,4 +1,5 @@
-"""Deterministic writers and strict readers for every artifact format (DESIGN §3).
+"""Deterministic writers and strict readers for every artifact format
+(spec/07_RUNS_RECORDS_LOGGING.md).
 
 Same content, same bytes: JSON with sorted keys and Python's shortest
 round-trip float repr (NaN/Infinity refused); NPZ as an uncompressed zip with

@@ -1,4 +1,4 @@
-"""Validate one artifact file against its contract, whatever its format (DESIGN §1)."""
+"""Validate one artifact file against its contract, whatever its format (spec/00_OVERVIEW.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bind contract symbols (L, d_ff, N, T, configured lists) to values (DESIGN §1, §7).
+"""Bind contract symbols (L, d_ff, N, T, configured lists) to values (spec/00_OVERVIEW.md,
+spec/08_TEST_PLAN.md).
 
 Within a run they come from run_record.json and config_resolved.yaml as the
 contract index declares; for an external file they come from `--bind KEY=VALUE`.

@@ -1,5 +1,5 @@
 """Figure files: a PNG must carry the PNG signature and a non-empty IHDR, a PDF its
-`%PDF-` header and `%%EOF` trailer (DESIGN §4b Phase 5)."""
+`%PDF-` header and `%%EOF` trailer (spec/00_OVERVIEW.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JSON / YAML / JSONL artifacts against their generated JSON Schema (DESIGN §1)."""
+"""JSON / YAML / JSONL artifacts against their generated JSON Schema (spec/00_OVERVIEW.md)."""
 
 from __future__ import annotations
 
