@@ -267,6 +267,7 @@ class CANON:
         BOOTSTRAP_REPS = 500
         BOOTSTRAP_CI_PERCENTILES = (2.5, 97.5)
         BOOTSTRAP_CI_WIDTH_MAX = 0.5
+        CI_CONTAINS_REL_TOL = 1e-09
         CC_MAX_COMPONENTS_PER_SEQ = 20000
         CRACKLING_MIN_POINTS = 8
         CRACKLING_D_RANGE_MIN = 3
@@ -276,6 +277,27 @@ class CANON:
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576
         NPZ_MAX_BYTES = 1073741824
+        class CONFIG_LIMIT:
+            TORCH_THREADS_MAX = 512
+            BATCH_SIZE_MAX = 8192
+            N_WINDOWS_MAX = 50000
+            SEQ_LEN_TOKENS_MAX = 32768
+            SLICE_TOKENS_MAX = 16777216
+            TARGET_RATES_MAX = 64
+            GAINS_MAX = 64
+            CHECK_WINDOWS_MAX = 512
+            BOOTSTRAP_REPS_MAX = 50000
+            BOOTSTRAP_CELLS_MAX = 67108864
+            CC_MAX_COMPONENTS_MAX = 16777216
+            N_DOCS_MAX = 10000000
+            N_QUESTIONS_MAX = 50000
+            N_CHOICES_MAX = 26
+            CONTEXT_WORDS_MAX = 2000
+            EMBEDDED_N_LAYERS_MAX = 256
+            EMBEDDED_WIDTH_MAX = 32768
+            EMBEDDED_PARAMS_MAX = 268435456
+            RASTER_WINDOWS_MIN = 2
+            BOOTSTRAP_REPS_MIN = 40
         CLOZE_QUESTION_TEMPLATE = 'Which word comes next in this text from the Python documentation? {context} ...'
     class PROFILE:
         class EMBEDDED_DEFAULT:

@@ -25,7 +25,7 @@ def reduced_config(tmp_path: Path) -> str:
     raw["models_file"] = str(project_root() / CANON.PATH.CONFIG_MODELS)
     raw["datasets_file"] = str(project_root() / CANON.PATH.CONFIG_DATASETS)
     raw["gain_grid"]["gains"] = list(GRID[BASELINE_AT - 1 : BASELINE_AT + 2])
-    raw["analysis"]["bootstrap_reps"] = 20
+    raw["analysis"]["bootstrap_reps"] = CANON.CONST.CONFIG_LIMIT.BOOTSTRAP_REPS_MIN
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return str(path)

@@ -1,19 +1,59 @@
 """The `critspec` command (spec/07_RUNS_RECORDS_LOGGING.md): one subcommand per verb and per phase.
 
 Errors are mapped to exit codes here and nowhere else; each prints one line
-(the traceback only with --debug).
+(the traceback only with --debug). A stop signal (Ctrl-C, SIGTERM, SIGHUP) at any
+moment, start-up included, ends the command with one line and exit
+CANON.CLI.EXIT.INTERRUPTED (see critspec.interrupts).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from canon import CANON
-from critspec.errors import CritspecError
-from critspec.spec.load import project_spec
+
+
+def _is_entry() -> bool:
+    """This process was started as the command (console script or `python -m`), so the
+    process's signal handling is ours; a library caller (tests, notebooks) keeps its own."""
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
+    return argv0.name == CANON.CLI.ENTRYPOINT or (
+        argv0.name == "__main__.py" and argv0.parent.name == __name__.partition(".")[0]
+    )
+
+
+def _stopped_while_starting(signum: int, frame: Any) -> None:
+    """Before main() runs there is nothing to keep: one line and out."""
+    line = f"{CANON.CLI.ENTRYPOINT}: interrupted while starting; no run was sealed\n"
+    os.write(2, line.encode())
+    os._exit(CANON.CLI.EXIT.INTERRUPTED)
+
+
+def _uncaught(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """A stop signal that lands after main() returned, as the interpreter exits."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.stdout.flush()
+        os.write(2, f"{CANON.CLI.ENTRYPOINT}: interrupted\n".encode())
+        os._exit(CANON.CLI.EXIT.INTERRUPTED)
+    sys.__excepthook__(kind, exc, tb)
+
+
+ENTRY = _is_entry()
+if ENTRY:
+    for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_sig, _stopped_while_starting)
+    sys.excepthook = _uncaught
+
+import argparse  # noqa: E402  (after the start-up handlers: imports take time)
+import json  # noqa: E402
+
+from critspec import interrupts  # noqa: E402
+from critspec.errors import CritspecError  # noqa: E402
+from critspec.spec.load import project_spec  # noqa: E402
 
 SUB = CANON.CLI.SUBCOMMAND
 FLAG = CANON.CLI.VALIDATE_FLAG
@@ -209,6 +249,32 @@ def _validate_pack(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sealed_before = interrupts.sealed_count()
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        if ENTRY:  # the outcome is being reported: a second Ctrl-C must not change it
+            interrupts.ignore_stop()
+        code = _interrupted(interrupts.sealed_since(sealed_before))
+    if ENTRY:
+        interrupts.ignore_stop()
+    return code
+
+
+def _interrupted(sealed: list[Path]) -> int:
+    """One line that says truthfully whether a run was sealed before the interrupt."""
+    if sealed:
+        runs = ", ".join(str(p) for p in sealed)
+        what = f"sealed before it and intact: {runs}"
+    else:
+        what = "no run was sealed"
+    print(f"{CANON.CLI.ENTRYPOINT}: interrupted; {what}", file=sys.stderr, flush=True)
+    return CANON.CLI.EXIT.INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
+    if ENTRY:
+        interrupts.raise_on_stop()
     try:
         parser = build_parser()
     except CritspecError as exc:  # the phases' subcommands come from spec/, which must load
@@ -222,17 +288,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{CANON.CLI.ENTRYPOINT}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{CANON.CLI.ENTRYPOINT}: interrupted; no run was sealed", file=sys.stderr)
-        return CANON.CLI.EXIT.INTERRUPTED
     except OSError as exc:  # the file system refused a path we did not check up front
         if args.debug:
             raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(
-            f"{CANON.CLI.ENTRYPOINT}: error: {where}{exc.strerror or exc}; check the path",
-            file=sys.stderr,
-        )
+        print(f"{CANON.CLI.ENTRYPOINT}: error: {_os_error(exc, args)}", file=sys.stderr)
         return CANON.CLI.EXIT.CONTRACT
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         if args.debug:
@@ -243,3 +302,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return CANON.CLI.EXIT.BUG
+
+
+def _os_error(exc: OSError, args: argparse.Namespace) -> str:
+    """The file system's refusal with the path it concerns. A write that fails for space
+    (ENOSPC, EFBIG, EDQUOT) carries no file name; the runs directory is where it wrote."""
+    where = exc.filename or getattr(args, "runs_dir", None) or getattr(args, "path", None)
+    prefix = f"{where}: " if where else ""
+    return f"{prefix}{exc.strerror or exc}; check the path and the free space there"

@@ -50,6 +50,8 @@ def run_all(options: Options) -> int:
             print(f"{'reused' if reused else 'sealed'} {label}: {run_dir}", flush=True)
             if SUMMARY_CONTRACT in phase.produces:
                 analysis_runs[role] = run_dir
+    for run_dir in analysis_runs.values():  # the summary reads only runs that are intact
+        SealedRun.open(run_dir)  # and consistent (critspec.validate.consistency)
     print()
     print(summary_table(analysis_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")

@@ -1,7 +1,10 @@
 """Pydantic models of the config files (spec/00_OVERVIEW.md): unknown keys and wrong types rejected.
 
 Values arrive already resolved (CANON references replaced); each file is
-validated on its own so that an error names the file and the key path.
+validated on its own so that an error names the file and the key path. Every number
+that sizes memory or time has an upper bound in CANON.CONST.CONFIG_LIMIT, and the
+windows and resamples a CI needs a lower one (spec/07_RUNS_RECORDS_LOGGING.md §1): a
+config outside them is refused at load, before anything is allocated.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canon import CANON
+from critspec.config.limits import at_least, at_most
 from critspec.data.sources import DatasetEntry
 
 ModelSource = Literal[
@@ -86,7 +90,24 @@ class ModelEntry(_Strict):
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"SOURCE {self.SOURCE} needs {', '.join(missing)}")
+        if self.SOURCE == CANON.ENUM.MODEL_SOURCE.EMBEDDED:
+            self._embedded_size()
         return self
+
+    def _embedded_size(self) -> None:
+        """An embedded model is materialized in memory: its size is bounded up front."""
+        layers, hidden, d_ff = int(self.N_LAYERS or 0), int(self.HIDDEN or 0), int(self.D_FF or 0)
+        at_most(layers, "EMBEDDED_N_LAYERS_MAX", "N_LAYERS", "it sizes the model")
+        for key in ("HIDDEN", "D_FF", "N_HEADS", "MAX_POSITIONS"):
+            at_most(int(getattr(self, key) or 0), "EMBEDDED_WIDTH_MAX", key, "it sizes the model")
+        # Attention (4 H^2) and gated MLP (3 H D) weights per layer.
+        params = layers * (4 * hidden * hidden + 3 * hidden * d_ff)
+        at_most(
+            params,
+            "EMBEDDED_PARAMS_MAX",
+            "N_LAYERS x (4 HIDDEN^2 + 3 HIDDEN D_FF)",
+            "the model would not fit in memory",
+        )
 
 
 class ModelBinding(_Strict):
@@ -120,6 +141,12 @@ class Runtime(_Strict):
     torch_threads: int = Field(ge=1)
     batch_size: int = Field(ge=1)
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Runtime:
+        at_most(self.torch_threads, "TORCH_THREADS_MAX", "torch_threads", "threads cost memory")
+        at_most(self.batch_size, "BATCH_SIZE_MAX", "batch_size", "it sizes the activations held")
+        return self
+
 
 class Calibration(_Strict):
     dataset_role: DatasetRole
@@ -140,6 +167,15 @@ class Calibration(_Strict):
             raise ValueError("target_rates must be distinct")
         if len(set(self.spike_def_ids)) != len(self.spike_def_ids):
             raise ValueError("spike_def_ids must be distinct")
+        at_most(self.n_windows, "N_WINDOWS_MAX", "n_windows", "it sizes the slice")
+        at_most(self.seq_len_tokens, "SEQ_LEN_TOKENS_MAX", "seq_len_tokens", "it sizes the slice")
+        at_most(
+            self.n_windows * self.seq_len_tokens,
+            "SLICE_TOKENS_MAX",
+            "n_windows x seq_len_tokens",
+            "it sizes the slice's activations",
+        )
+        at_most(len(self.target_rates), "TARGET_RATES_MAX", "len(target_rates)", "each is a pass")
         return self
 
 
@@ -152,6 +188,7 @@ class GainGrid(_Strict):
     def _gains(self) -> GainGrid:
         if any(g <= 0 for g in self.gains) or len(set(self.gains)) != len(self.gains):
             raise ValueError("gains must be positive and distinct")
+        at_most(len(self.gains), "GAINS_MAX", "len(gains)", "each gain is a forward pass")
         return self
 
 
@@ -165,6 +202,11 @@ class Phase0(_Strict):
     u_hook_match_tol_abs: float = Field(gt=0)
     check_windows: int = Field(ge=1)
     probe_gain: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Phase0:
+        at_most(self.check_windows, "CHECK_WINDOWS_MAX", "check_windows", "each is a pass")
+        return self
 
 
 NullId = Literal[
@@ -199,6 +241,17 @@ class Rasters(_Strict):
 
     dataset_role: DatasetRole
     n_windows: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Rasters:
+        at_least(
+            self.n_windows,
+            "RASTER_WINDOWS_MIN",
+            "n_windows",
+            "the bootstrap resamples windows, so its CIs need more than one",
+        )
+        at_most(self.n_windows, "N_WINDOWS_MAX", "n_windows", "it sizes the rasters")
+        return self
 
 
 class Nulls(_Strict):
@@ -236,6 +289,21 @@ class Analysis(_Strict):
             raise ValueError("crackling_d_range_min must not exceed crackling_d_range_max")
         _every(self.adjacencies, CANON.ENUM.ADJACENCY, "adjacencies")
         _every(self.tail_alternatives, CANON.ENUM.TAIL_ALTERNATIVE, "tail_alternatives")
+        why = "a percentile CI needs replicates beyond its bounds"
+        at_least(self.bootstrap_reps, "BOOTSTRAP_REPS_MIN", "bootstrap_reps", why)
+        at_most(self.bootstrap_reps, "BOOTSTRAP_REPS_MAX", "bootstrap_reps", "it sizes memory")
+        tail = min(lo, 100 - hi)
+        if tail > 0 and self.bootstrap_reps * tail < 100:
+            raise ValueError(
+                f"bootstrap_reps {self.bootstrap_reps} leaves no replicate beyond the "
+                f"{tail:g}% tail of ci_percentiles {list(self.ci_percentiles)}; {why}"
+            )
+        at_most(
+            self.cc_max_components_per_seq,
+            "CC_MAX_COMPONENTS_MAX",
+            "cc_max_components_per_seq",
+            "it sizes the avalanche table",
+        )
         return self
 
 
@@ -259,4 +327,22 @@ class PipelineFile(_Strict):
                 "rasters.dataset_role must equal calibration.dataset_role: the raster slice "
                 "is held out from the calibration slice's windows of the same dataset"
             )
+        if self.calibration.gain_baseline not in self.gain_grid.gains:
+            raise ValueError(
+                f"gain_grid.gains {list(self.gain_grid.gains)} must include "
+                f"calibration.gain_baseline ({self.calibration.gain_baseline:g}): gstar and "
+                "every summary are read against the baseline gain"
+            )
+        at_most(
+            self.rasters.n_windows * self.calibration.seq_len_tokens,
+            "SLICE_TOKENS_MAX",
+            "rasters.n_windows x calibration.seq_len_tokens",
+            "it sizes the rasters",
+        )
+        at_most(
+            self.rasters.n_windows * self.analysis.bootstrap_reps,
+            "BOOTSTRAP_CELLS_MAX",
+            "rasters.n_windows x analysis.bootstrap_reps",
+            "it sizes the bootstrap's index matrix",
+        )
         return self

@@ -12,7 +12,6 @@ empty ones are dropped.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -23,10 +22,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canon import CANON
+from critspec.config.limits import at_most
 from critspec.data import stdlib
 from critspec.data.synthetic import generate_corpus
 from critspec.errors import ConfigError
-from critspec.store.writers import read_text
+from critspec.store.writers import parse_json, read_text
 
 DatasetSource = Literal[
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
@@ -100,6 +100,15 @@ class DatasetEntry(BaseModel):
         stray = sorted(k for k in self.model_fields_set if k not in allowed)
         if stray:
             raise ValueError(f"SOURCE {self.SOURCE} does not take {', '.join(stray)}")
+        for key, limit in (
+            ("N_DOCS", "N_DOCS_MAX"),
+            ("N_QUESTIONS", "N_QUESTIONS_MAX"),
+            ("N_CHOICES", "N_CHOICES_MAX"),
+            ("CONTEXT_WORDS", "CONTEXT_WORDS_MAX"),
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                at_most(value, limit, key, "it sizes the documents held in memory")
         return self
 
 
@@ -168,10 +177,8 @@ def _jsonl(path: Path, text_field: str) -> list[str]:
     for lineno, line in enumerate(read_text(path, ConfigError).splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix the line") from e
+        # The bounded reader: a deeply nested line is refused, not a RecursionError.
+        record = parse_json(line, f"{path}:{lineno}", ConfigError)
         if not isinstance(record, dict) or text_field not in record:
             raise ConfigError(
                 f"{path}:{lineno}: no field {text_field!r}; set TEXT_FIELD to the text key"

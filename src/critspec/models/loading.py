@@ -6,10 +6,17 @@ safetensors only, no remote code, an explicit dtype, no device_map (so nothing
 is offloaded), and no network unless the caller allows the hub. After the move
 to the requested device every parameter and buffer is checked to be there;
 a model that did not load fully fails closed instead of running elsewhere.
+Before any of that the checkpoint's config.json is read with the bounded JSON
+reader: a model type critspec has no adapter for, or one that needs the
+repository's own code, is refused in one line before a weight is read, with
+transformers' logging and warnings kept out of the way.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +25,11 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from canon import CANON
-from critspec.errors import ConfigError
-from critspec.models.adapters import MlpSites, adapt
+from critspec.errors import ConfigError, ContractError
+from critspec.models.adapters import MlpSites, adapt, arch_family
 from critspec.models.device import dtype_name
 from critspec.models.embedded import CONFIG_FILE, SAFETENSORS_SUFFIX, weights_sha256
+from critspec.store.writers import read_json
 
 # Eager attention: the same plain matmul + softmax on every backend. SDPA picks a
 # kernel (flash, memory-efficient, math) by device, dtype and shape, so results
@@ -120,6 +128,59 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
+REMOTE_CODE_KEY = "auto_map"  # config.json names the repository's own classes here
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' logging and Python warnings silenced: a refusal is critspec's one line."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _config_path(target: str, hub: bool, common: dict[str, Any], where: str, hint: str) -> Path:
+    if not hub:
+        return Path(target) / CONFIG_FILE
+    from transformers.utils import cached_file
+
+    options = {k: v for k, v in common.items() if k in ("local_files_only", "revision")}
+    try:
+        with _quiet_transformers():
+            found = cached_file(target, CONFIG_FILE, **options)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{where}: {CONFIG_FILE} did not load ({_one_line(e)}){hint}") from None
+    if found is None:
+        raise ConfigError(f"{where}: has no {CONFIG_FILE}{hint}")
+    return Path(found)
+
+
+def check_model_type(config_path: Path, where: str) -> str:
+    """The checkpoint's model_type, read from its config.json before any weight: ConfigError
+    for remote code or a model type without an adapter (spec/06_MODELS_AND_HOOKS.md)."""
+    try:
+        doc = read_json(config_path)
+    except ContractError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: {config_path} is not a JSON object")
+    if REMOTE_CODE_KEY in doc:
+        _refuse_remote_code(ValueError(REMOTE_CODE_FLAG), where)
+    model_type = doc.get("model_type")
+    try:
+        arch_family(str(model_type))
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return str(model_type)
+
+
 def _hub_commit(hf_id: str, revision: str | None) -> str:
     """The commit the loaded files came from: the snapshot folder holding the cached config."""
     from huggingface_hub import try_to_load_from_cache
@@ -173,6 +234,8 @@ def load_model(
         **({"revision": revision} if revision else {}),
     }
     hint = "" if allow_hub else " (offline: set ALLOW_HUB: true to download, or pre-download it)"
+    hub = source == CANON.ENUM.MODEL_SOURCE.HUB
+    check_model_type(_config_path(target, hub, common, where, hint), where)
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, **common)
     except (OSError, ValueError) as e:

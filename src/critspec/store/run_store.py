@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from canon import CANON
+from critspec import interrupts
 from critspec.config.canonical import canonical_bytes, config_sha256
 from critspec.errors import (
     ContractError,
@@ -280,12 +281,16 @@ class RunBuilder:
         # interrupted earlier has none, and one interrupted later is still not a RUN_ name.
         writers.write_json(record_path, record)
         _make_read_only(self.work_dir)
-        try:
-            os.rename(self.work_dir, self.final_dir)
-        except OSError:
-            raise RunExistsError(
-                f"{self.final_dir}: appeared while this run was building"
-            ) from None
+        # The rename and the note that it happened are one step (critspec.interrupts): a
+        # stop signal waits for both, so an interrupted command reports this run sealed.
+        with interrupts.held():
+            try:
+                os.rename(self.work_dir, self.final_dir)
+            except OSError:
+                raise RunExistsError(
+                    f"{self.final_dir}: appeared while this run was building"
+                ) from None
+            interrupts.note_sealed(self.final_dir)
 
     def _check_produces(self, index: list[dict[str, Any]]) -> None:
         """The run wrote exactly the artifacts its phase declares (besides its log)."""
@@ -317,12 +322,47 @@ def _make_read_only(root: Path) -> None:
 
 
 def _make_writable(root: Path) -> None:
+    """This process's own temporary run made writable again; a symlink is never followed
+    (chmod would change its target, wherever that is)."""
     for path in [root, *root.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        mode = path.lstat().st_mode
+        if not stat.S_ISLNK(mode):
+            path.chmod(mode | stat.S_IWUSR)
+
+
+def _make_removable(root: Path) -> None:
+    """The directories under `root` made writable so that rmtree can unlink their entries.
+    Files and symlinks are left alone: unlinking needs only the directory's write bit, and
+    chmod through a symlink or a hard link would change a file outside the runs directory."""
+
+    def open_up(path: str) -> None:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):
+            os.chmod(path, mode | stat.S_IRWXU)
+
+    open_up(str(root))
+    for top, dirs, _files in os.walk(root):  # top-down: each dir is opened before its walk
+        for name in dirs:
+            open_up(os.path.join(top, name))
+
+
+def _remove_run_dir(path: Path, runs_dir: Path) -> None:
+    """Remove a run directory that lies directly in `runs_dir` and is not a symlink."""
+    if path.is_symlink() or not path.is_dir():
+        raise RunExistsError(
+            f"{path}: is a symlink or not a directory; critspec never follows, changes or "
+            "removes it (it may point outside the runs directory): remove it yourself"
+        )
+    if path.resolve().parent != runs_dir.resolve():
+        raise RunExistsError(f"{path}: does not lie in the runs directory {runs_dir}; left alone")
+    _make_removable(path)
+    shutil.rmtree(path)
 
 
 def record_status(run_dir: Path) -> str | None:
     path = run_dir / CANON.OUTPUT.RUN_RECORD
+    if path.is_symlink():  # never read through a link out of the runs directory
+        return None
     try:
         return writers.read_json(path).get("stage_status")
     except (ContractError, OSError, AttributeError):
@@ -344,20 +384,18 @@ def open_run(
     config_bytes = canonical_bytes(config_doc)
     run_id = make_run_id(phase.stage_tag, config_bytes, upstream_ids, run_id_mode)
     final_dir = runs_dir / run_id
-    if final_dir.exists():
-        status = record_status(final_dir)
+    if os.path.lexists(final_dir):  # a dangling symlink exists too
+        status = None if final_dir.is_symlink() else record_status(final_dir)
         if not (allow_resume and status != CANON.ENUM.STAGE_STATUS.COMPLETE):
             raise RunExistsError(
                 f"{final_dir}: run already exists (stage_status {status}); nothing was changed. "
                 "Use the existing run, change the config, or pass --run-id-mode timestamp"
             )
-        _make_writable(final_dir)
-        shutil.rmtree(final_dir)
+        _remove_run_dir(final_dir, runs_dir)
     writable_dir(runs_dir, "runs directory")
     work_dir = runs_dir / f"{CANON.PATH.TMP_RUN_PREFIX}{run_id}.{os.getpid()}"
-    if work_dir.exists():
-        _make_writable(work_dir)
-        shutil.rmtree(work_dir)
+    if os.path.lexists(work_dir):
+        _remove_run_dir(work_dir, runs_dir)
     for sub in (CANON.OUTPUT.SUBDIR.RESULTS, CANON.OUTPUT.SUBDIR.LOGS):
         (work_dir / sub).mkdir(parents=True)
     (work_dir / CANON.OUTPUT.CONFIG_RESOLVED).write_bytes(config_bytes)
@@ -409,9 +447,8 @@ def _keep_failed(work_dir: Path, failed: Path) -> None:
         record = writers.read_json(record_path)
         record["stage_status"] = CANON.ENUM.STAGE_STATUS.INCOMPLETE
         writers.write_json(record_path, record)
-    if failed.exists():
-        _make_writable(failed)
-        shutil.rmtree(failed)
+    if os.path.lexists(failed):
+        _remove_run_dir(failed, failed.parent)
     os.rename(work_dir, failed)
 
 
@@ -452,5 +489,4 @@ def leftovers(runs_dir: Path) -> list[Leftover]:
 
 
 def remove_leftover(leftover: Leftover) -> None:
-    _make_writable(leftover.path)
-    shutil.rmtree(leftover.path)
+    _remove_run_dir(leftover.path, leftover.path.parent)

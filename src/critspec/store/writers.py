@@ -6,7 +6,7 @@ round-trip float repr (NaN/Infinity refused); NPZ as an uncompressed zip with
 fixed member timestamps and sorted members; Parquet from an explicit schema
 with no index; YAML with sorted keys in block style.
 
-Readers are bounded (issue 7): YAML refuses duplicate keys and more than
+Readers are bounded (issue 7): YAML and JSON refuse duplicate keys, YAML more than
 CANON.CONST.YAML_MAX_ALIASES aliases (no billion laughs), JSON and YAML refuse
 nesting deeper than CANON.CONST.DOC_MAX_DEPTH, and an NPZ is checked member by
 member from its zip directory and .npy headers before any array is read.
@@ -75,13 +75,30 @@ def check_depth(obj: Any, label: str, error: type[CritspecError] = ContractError
     return obj
 
 
-def _json_text(text: str, label: str) -> Any:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are distinct (json keeps the last of a repeated key silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, label: str, error: type[CritspecError] = ContractError) -> Any:
+    """JSON text read with the bounds of every JSON input: no NaN/Infinity, no repeated
+    key, no nesting deeper than DOC_MAX_DEPTH (checked without recursion)."""
     try:
-        return check_depth(json.loads(text, parse_constant=_reject_constant), label)
+        doc = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise ContractError(_too_deep(label)) from None
+        raise error(_too_deep(label)) from None
     except ValueError as exc:
-        raise ContractError(f"{label}: not valid JSON ({exc})") from None
+        raise error(f"{label}: not valid JSON ({exc})") from None
+    return check_depth(doc, label, error)
+
+
+def _json_text(text: str, label: str) -> Any:
+    return parse_json(text, label)
 
 
 def read_text(path: Path, error: type[CritspecError] = ContractError) -> str:

@@ -17,6 +17,7 @@ from critspec.validate.bindings import Bindings
 from critspec.validate.parquet_validator import check_column, check_coverage, check_row_key
 
 FLOAT_TYPES = {"float64", "float32"}
+BOM = "\ufeff"
 
 
 def _header(path: Path) -> list[str]:
@@ -25,6 +26,11 @@ def _header(path: Path) -> list[str]:
             first = fh.readline().rstrip("\r\n")
     except UnicodeDecodeError:
         raise ContractError(f"{path}: not UTF-8 text") from None
+    if first.startswith(BOM):  # else the first column's name would not match: say why
+        raise ContractError(
+            f"{path}: starts with a byte-order mark (U+FEFF); write the CSV as UTF-8 "
+            "without one (e.g. not as Excel's 'UTF-8 with BOM')"
+        )
     return first.split(",") if first else []
 
 

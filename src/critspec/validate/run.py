@@ -25,6 +25,7 @@ from critspec.store.hashing import sha256_file
 from critspec.store.writers import read_json, read_yaml
 from critspec.validate import bindings as bind
 from critspec.validate.artifact import validate_artifact
+from critspec.validate.consistency import check_run_tables
 
 RUN_RECORD_CONTRACT = "run_record"
 RUN_ID = re.compile(
@@ -156,4 +157,5 @@ def validate_run(run_dir: Path) -> dict[str, Any]:
             raise ContractError(f"{run_dir}: {item['relative_path']}: sha256 differs from record")
         validate_artifact(item["contract"], path, b)
     check_dependencies(run_dir, record)
+    check_run_tables(run_dir, record)
     return record
