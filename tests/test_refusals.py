@@ -10,6 +10,7 @@ when it drifts, and `python -m tests.test_refusals` rewrites it.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ from canon import CANON
 from critspec.cli import main
 from critspec.errors import CritspecError
 from critspec.paths import project_root
+from critspec.spec.phases_spec import PhaseSpec
 from critspec.store import writers
 from critspec.store.hashing import sha256_file
 from critspec.store.writers import read_json, write_json
@@ -283,6 +285,269 @@ def _interrupted(tmp: Path) -> list[str]:
     return _phase0_runs_dir(tmp / "store")
 
 
+# --- Hardening, round 2 (issue 19): config bounds, table consistency, safe resume, --------
+# --- messages. Real-signal, full-disk and bounded-memory checks: tests/test_hardening.py. ---
+LIMIT = CANON.CONST.CONFIG_LIMIT
+TABLES = PhaseSpec(
+    key="TABLES",
+    id=SUB.PHASE5_ANALYZE,
+    stage_tag=CANON.OUTPUT.STAGE_TAG.PHASE5_ANALYZE,
+    log=CANON.OUTPUT.LOG.PHASE5_ANALYZE,
+    runner="tests",
+    per_model_role=False,
+    commands={},
+    config_sections=(),
+    consumes=(),
+    produces=("summary", "summary_csv"),
+    checks=(),
+    once_checks=(),
+)
+
+
+def _shipped(name: str) -> dict:
+    return yaml.safe_load((project_root() / name).read_text(encoding="utf-8"))
+
+
+def _pipeline(tmp: Path, edit: Callable[[dict], None]) -> list[str]:
+    """The shipped pipeline (CANON references kept) with one edit, checked by --dry-run."""
+    raw = _shipped(CANON.PATH.CONFIG_PIPELINE)
+    raw["models_file"] = str(project_root() / CANON.PATH.CONFIG_MODELS)
+    raw["datasets_file"] = str(project_root() / CANON.PATH.CONFIG_DATASETS)
+    edit(raw)
+    path = tmp / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return _config_path(path)
+
+
+def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
+    return lambda raw: raw[section].__setitem__(key, value)
+
+
+def _include(tmp: Path, name: str, key: str, entry: dict) -> list[str]:
+    """The shipped pipeline whose models or datasets file has `entry` as its first entry."""
+    include = _shipped(name)
+    include[key][0]["entry"] = entry
+    path = tmp / Path(name).name
+    path.write_text(yaml.safe_dump(include, sort_keys=False), encoding="utf-8")
+    return _pipeline(tmp, lambda raw: raw.__setitem__(f"{key}_file", str(path)))
+
+
+def _without_baseline(raw: dict) -> None:
+    raw["gain_grid"]["gains"] = [g for g in GRID if g != CANON.CONST.GAIN_BASELINE]
+
+
+GRID = CANON.CONST.GAIN_GRID_DEFAULT
+
+
+def _huge_embedded(tmp: Path) -> list[str]:
+    entry = dict(vars_of(CANON.MODEL.EMBEDDED_INSTRUCT))
+    entry["N_LAYERS"], entry["HIDDEN"] = LIMIT.EMBEDDED_N_LAYERS_MAX, LIMIT.EMBEDDED_WIDTH_MAX
+    return _include(tmp, CANON.PATH.CONFIG_MODELS, "models", entry)
+
+
+def vars_of(group: type) -> dict:
+    return {k: v for k, v in vars(group).items() if not k.startswith("_")}
+
+
+def _huge_dataset(tmp: Path) -> list[str]:
+    entry = dict(vars_of(CANON.DATASET.EMBEDDED_A))
+    entry["N_DOCS"] = LIMIT.N_DOCS_MAX + 1
+    return _include(tmp, CANON.PATH.CONFIG_DATASETS, "datasets", entry)
+
+
+def _deep_jsonl(tmp: Path) -> CritspecError:
+    from critspec.data.sources import _local_file
+
+    path = tmp / "corpus.jsonl"
+    path.write_text('{"text": ' + "[" * 100_000 + "]" * 100_000 + "}\n", encoding="utf-8")
+    return _error(lambda: _local_file(path, "text"))
+
+
+def _bom_csv(tmp: Path) -> list[str]:
+    from critspec.validate import contracts
+
+    names = [c["name"] for c in contracts.view("summary_csv", "columns")["columns"]]
+    path = tmp / CANON.OUTPUT.TABLE.SUMMARY_CSV
+    path.write_bytes(b"\xef\xbb\xbf" + ",".join(names).encode() + b"\n")
+    return _validate("summary_csv", path)
+
+
+def _duplicate_json_key(tmp: Path) -> list[str]:
+    path = tmp / CANON.OUTPUT.ARTIFACT.GSTAR
+    path.write_text('{"method": "a", "method": "b"}', encoding="utf-8")
+    return _validate("gstar", path)
+
+
+def tables_run(runs: Path) -> Path:
+    """A sealed run holding a summary table and its CSV twin (hand-built values whose
+    estimates lie inside their CIs), bound to the shipped embedded config."""
+    from critspec.store.run_store import open_run
+    from tests import figure_tables
+
+    raw = _shipped(CANON.PATH.CONFIG_PIPELINE)
+    from critspec.config.canon_refs import resolve_refs
+
+    doc = resolve_refs({k: raw[k] for k in ("calibration", "gain_grid")}, Path("pipeline"))
+    with open_run(
+        phase=TABLES,
+        runs_dir=runs,
+        config_doc=doc,
+        model_role=None,
+        upstream_ids=[],
+        run_id_mode=CANON.ENUM.RUN_ID_MODE.CONTENT_HASH,
+        allow_resume=False,
+    ) as run:
+        run.write_table("summary", "summary_csv", figure_tables.summary_table())
+    return run.final_dir
+
+
+def rewrite(run_dir: Path, relative: str, data: bytes) -> None:
+    """Replace one file of a sealed run and its sha256 and size in the run's own record."""
+    target = _writable(_writable(_writable(run_dir) / Path(relative).parent) / Path(relative).name)
+    target.write_bytes(data)
+    record_path = _writable(run_dir / CANON.OUTPUT.RUN_RECORD)
+    record = read_json(record_path)
+    for item in record["artifact_index"]:
+        if item["relative_path"] == relative:
+            item["sha256"], item["bytes"] = sha256_file(target), target.stat().st_size
+    write_json(record_path, record)
+
+
+def _rewritten_summary(tmp: Path, twin_too: bool) -> list[str]:
+    """b_tot of row 5 moved outside its own CI, in the Parquet table (and its CSV twin)."""
+    from critspec.validate import contracts
+
+    run_dir = tables_run(tmp / "store")
+    parquet = contracts.path_in(run_dir, "summary")
+    columns = writers.read_parquet(parquet).to_pydict()
+    columns["b_tot"][5] = columns["b_tot_ci_high"][5] + 1.0
+    types = {c["name"]: c["type"] for c in contracts.view("summary", "columns")["columns"]}
+    out = tmp / "new.parquet"
+    writers.write_parquet(out, columns, types)
+    rewrite(run_dir, parquet.relative_to(run_dir).as_posix(), out.read_bytes())
+    if twin_too:
+        csv = contracts.path_in(run_dir, "summary_csv")
+        writers.write_csv(out.with_suffix(".csv"), writers.parquet_table(columns, types, out))
+        rewrite(run_dir, csv.relative_to(run_dir).as_posix(), out.with_suffix(".csv").read_bytes())
+    return [SUB.VALIDATE_RUN, str(run_dir)]
+
+
+def _resume_through_symlink(tmp: Path) -> CritspecError:
+    """--allow-resume where the unfinished run's directory is a symlink to elsewhere."""
+    sealed = _sealed(tmp)
+    elsewhere = tmp / "elsewhere"
+    os.rename(sealed, elsewhere)
+    _writable(elsewhere)
+    record_path = _writable(elsewhere / CANON.OUTPUT.RUN_RECORD)
+    record = read_json(record_path)
+    record["stage_status"] = CANON.ENUM.STAGE_STATUS.INCOMPLETE
+    write_json(record_path, record)
+    sealed.symlink_to(elsewhere, target_is_directory=True)
+    return _error(lambda: produce(tmp / "store", allow_resume=True))
+
+
+def _unsupported_model_type(tmp: Path) -> CritspecError:
+    """config.json names a model type without an adapter; the weights file is garbage, so
+    the refusal shows they were never read."""
+    import torch
+
+    from critspec.models.embedded import CONFIG_FILE, SAFETENSORS_SUFFIX
+    from critspec.models.loading import load_model
+
+    (tmp / CONFIG_FILE).write_text(json.dumps({"model_type": "bert"}), encoding="utf-8")
+    (tmp / f"model{SAFETENSORS_SUFFIX}").write_bytes(b"not safetensors")
+    return _error(
+        lambda: load_model(
+            source=CANON.ENUM.MODEL_SOURCE.LOCAL_DIR,
+            device=torch.device(CANON.ENUM.DEVICE.CPU),
+            dtype=torch.float32,
+            local_dir=tmp,
+        )
+    )
+
+
+HARDEN_CASES = [
+    Case(
+        "config: analysis.bootstrap_reps above its CANON bound (memory)",
+        EXIT.CONTRACT,
+        "BOOTSTRAP_REPS_MAX",
+        lambda t: _pipeline(t, _set("analysis", "bootstrap_reps", LIMIT.BOOTSTRAP_REPS_MAX + 1)),
+    ),
+    Case(
+        "config: rasters.n_windows above its CANON bound (memory)",
+        EXIT.CONTRACT,
+        "N_WINDOWS_MAX",
+        lambda t: _pipeline(t, _set("rasters", "n_windows", LIMIT.N_WINDOWS_MAX + 1)),
+    ),
+    Case(
+        "config: runtime.batch_size above its CANON bound (memory)",
+        EXIT.CONTRACT,
+        "BATCH_SIZE_MAX",
+        lambda t: _pipeline(t, _set("runtime", "batch_size", LIMIT.BATCH_SIZE_MAX + 1)),
+    ),
+    Case(
+        "config: more gains than the CANON bound (time)",
+        EXIT.CONTRACT,
+        "GAINS_MAX",
+        lambda t: _pipeline(
+            t, _set("gain_grid", "gains", [1.0 + i / 64 for i in range(LIMIT.GAINS_MAX + 1)])
+        ),
+    ),
+    Case(
+        "config: rasters.n_windows below what a CI needs (one window)",
+        EXIT.CONTRACT,
+        "RASTER_WINDOWS_MIN",
+        lambda t: _pipeline(t, _set("rasters", "n_windows", LIMIT.RASTER_WINDOWS_MIN - 1)),
+    ),
+    Case(
+        "config: analysis.bootstrap_reps below what a CI needs (one resample)",
+        EXIT.CONTRACT,
+        "BOOTSTRAP_REPS_MIN",
+        lambda t: _pipeline(t, _set("analysis", "bootstrap_reps", 1)),
+    ),
+    Case(
+        "config: gain grid without the baseline gain",
+        EXIT.CONTRACT,
+        "must include calibration.gain_baseline",
+        lambda t: _pipeline(t, _without_baseline),
+    ),
+    Case(
+        "models file: embedded model larger than the CANON bound",
+        EXIT.CONTRACT,
+        "EMBEDDED_PARAMS_MAX",
+        _huge_embedded,
+    ),
+    Case("datasets file: N_DOCS above the CANON bound", EXIT.CONTRACT, "N_DOCS_MAX", _huge_dataset),
+    Case("dataset .jsonl nested deeply", EXIT.CONTRACT, "nested deeper", _deep_jsonl),
+    Case("CSV starting with a byte-order mark", EXIT.CONTRACT, "byte-order mark", _bom_csv),
+    Case("JSON with a duplicate key", EXIT.CONTRACT, "duplicate key", _duplicate_json_key),
+    Case(
+        "validate-run: summary rewritten with its CSV and record, an estimate outside its CI",
+        EXIT.CONTRACT,
+        "outside its own CI",
+        lambda t: _rewritten_summary(t, twin_too=True),
+    ),
+    Case(
+        "validate-run: Parquet table rewritten with its record, the CSV twin differs",
+        EXIT.CONTRACT,
+        "differs from",
+        lambda t: _rewritten_summary(t, twin_too=False),
+    ),
+    Case(
+        "--allow-resume over a symlinked run directory",
+        EXIT.RUN_EXISTS,
+        "is a symlink",
+        _resume_through_symlink,
+    ),
+    Case(
+        "model whose config.json names a type without an adapter",
+        EXIT.CONTRACT,
+        "is not supported",
+        _unsupported_model_type,
+    ),
+]
+# --- end of the round-2 block ----------------------------------------------------------------
+
 LONG_NAME = "x" * 300
 CASES = [
     Case("config file not UTF-8", EXIT.CONTRACT, "not UTF-8", lambda t: _config(t, b"a: \xff\n")),
@@ -376,6 +641,7 @@ CASES = [
     ),
     Case("--from ../elsewhere/RUN_…", EXIT.DEPENDENCY, "not a sealed run id", _from_escape),
     Case("Ctrl-C at any moment", EXIT.INTERRUPTED, "interrupted", _interrupted),
+    *HARDEN_CASES,
 ]
 
 

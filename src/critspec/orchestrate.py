@@ -73,11 +73,11 @@ class Invocation:
 
 def settle(options: Options, phase_key: str) -> Invocation:
     """Load the config and resolve device/dtype (auto -> what this machine has)."""
-    from critspec.models.device import dtype_name, resolve_device, resolve_dtype
-
     spec = project_spec()
     phase = spec.phases.by_key(phase_key)
-    config = load_config(options.config)
+    config = load_config(options.config)  # before torch is imported: a refusal is quick
+    from critspec.models.device import dtype_name, resolve_device, resolve_dtype
+
     if phase.per_model_role and options.model_role is None:
         raise ConfigError(f"{phase.id} needs --model-role ({', '.join(phase.commands)})")
     if phase.per_model_role:
