@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import resource
 import signal
 import stat
@@ -36,6 +37,7 @@ from tests.test_store_throwaway import produce
 EXIT = CANON.CLI.EXIT
 SUB = CANON.CLI.SUBCOMMAND
 LIMIT = CANON.CONST.CONFIG_LIMIT
+TABLE = CANON.OUTPUT.TABLE
 ROOT = project_root()
 MEMORY_BYTES = 3 << 30
 TIME_S = 60
@@ -342,7 +344,7 @@ def _ident_and_summary(tmp: Path, gstar_shift: int = 0) -> tuple[Path, Path, dic
     types = {c["name"]: c["type"] for c in contracts.view("summary", "columns")["columns"]}
     columns = {n: summary[n].tolist() for n in types}
     columns["m_mr_reason"] = [None] * len(summary)
-    write_parquet(tmp / "summary.parquet", columns, types)
+    write_parquet(tmp / TABLE.SUMMARY, columns, types)
     grid = sorted(CANON.CONST.GAIN_GRID_DEFAULT)
     ident_types = {
         c["name"]: c["type"] for c in contracts.view("identifiability", "columns")["columns"]
@@ -356,8 +358,8 @@ def _ident_and_summary(tmp: Path, gstar_shift: int = 0) -> tuple[Path, Path, dic
                     name, False if typ == "bool" else 0.0
                 )
             )
-    write_parquet(tmp / "identifiability.parquet", ident, ident_types)
-    return tmp / "identifiability.parquet", tmp / "summary.parquet", consumed
+    write_parquet(tmp / TABLE.IDENTIFIABILITY, ident, ident_types)
+    return tmp / TABLE.IDENTIFIABILITY, tmp / TABLE.SUMMARY, consumed
 
 
 def test_gstar_equals_the_consumed_runs(tmp_path: Path) -> None:
@@ -367,13 +369,15 @@ def test_gstar_equals_the_consumed_runs(tmp_path: Path) -> None:
 
 def test_gstar_other_than_the_consumed_runs_is_refused(tmp_path: Path) -> None:
     ident, summary, consumed = _ident_and_summary(tmp_path, gstar_shift=1)
-    with pytest.raises(
-        ContractError, match=r"identifiability.parquet: row 0 .*gstar 0\.95, but .* selected 0\.9;"
-    ):
-        consistency.check_gstar(consumed, ident, summary)
+    grid = sorted(CANON.CONST.GAIN_GRID_DEFAULT)
     first = sorted(consumed)[0]
-    moved = dict(consumed) | {first: 1.3}
-    with pytest.raises(ContractError, match=r"summary.parquet: row \d+ .*selected 1\.3"):
+    shifted = grid[grid.index(consumed[first]) + 1]
+    want = rf"{re.escape(TABLE.IDENTIFIABILITY)}: row 0 .*gstar {shifted!r}, but .* selected "
+    with pytest.raises(ContractError, match=want + re.escape(repr(consumed[first]))):
+        consistency.check_gstar(consumed, ident, summary)
+    moved = dict(consumed) | {first: grid[-1]}
+    want = rf"{re.escape(TABLE.SUMMARY)}: row \d+ .*selected {re.escape(repr(grid[-1]))}"
+    with pytest.raises(ContractError, match=want):
         consistency.check_gstar(moved, None, summary)
 
 

@@ -420,7 +420,8 @@ def _rewritten_summary(tmp: Path, twin_too: bool) -> list[str]:
     run_dir = tables_run(tmp / "store")
     parquet = contracts.path_in(run_dir, "summary")
     columns = writers.read_parquet(parquet).to_pydict()
-    columns["b_tot"][5] = columns["b_tot_ci_high"][5] + 1.0
+    b_tot = CANON.ENUM.SELECTION_INPUT.B_TOT
+    columns[b_tot][5] = columns[f"{b_tot}_ci_high"][5] + 1.0
     types = {c["name"]: c["type"] for c in contracts.view("summary", "columns")["columns"]}
     out = tmp / "new.parquet"
     writers.write_parquet(out, columns, types)
