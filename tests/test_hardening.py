@@ -55,13 +55,15 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _critspec(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def _critspec(
+    *args: str, timeout: float = TIME_S, **kw: object
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", CANON.PROJECT.NAME, *args],
         capture_output=True,
         text=True,
         env=_env(),
-        timeout=TIME_S,
+        timeout=timeout,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -211,7 +213,7 @@ def test_signal_at_the_seal_reports_the_run_sealed(tmp_path: Path, when: str, si
     [sealed] = [p for p in store.iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)]
     assert f"interrupted; sealed before it and intact: {sealed}" in line
     assert not [p for p in store.iterdir() if p != sealed], "no leftover beside the run"
-    check = _critspec(SUB.VALIDATE_RUN, str(sealed))
+    check = _critspec(SUB.VALIDATE_RUN, str(sealed), timeout=10 * TIME_S)
     assert check.returncode == EXIT.OK, check.stderr
 
 
@@ -228,11 +230,12 @@ def test_a_write_that_fails_for_space_names_the_path(tmp_path: Path) -> None:
     done = _critspec(
         SUB.PHASE0_VALIDATE_ENV,
         "--config", str(ROOT / CANON.PATH.CONFIG_PIPELINE), "--runs-dir", str(store),
-        preexec_fn=_no_bigger_files,
+        preexec_fn=_no_bigger_files, timeout=10 * TIME_S,  # a phase, not a refusal: torch loads
     )  # fmt: skip
     assert done.returncode == EXIT.CONTRACT, done.stderr
     line = _one_line(done.stderr)
-    assert str(store) in line and os.strerror(errno.EFBIG) in line
+    assert f"{store}/{CANON.PATH.TMP_RUN_PREFIX}" in line and os.strerror(errno.EFBIG) in line
+    assert CANON.OUTPUT.CONFIG_RESOLVED in line  # the file whose write failed
     assert not [p for p in store.iterdir() if p.name.startswith(CANON.PATH.RUN_DIR_PREFIX)]
 
 

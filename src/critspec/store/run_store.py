@@ -214,7 +214,10 @@ class RunBuilder:
         if path.exists():
             raise ContractError(f"{path}: already written in this run")
         path.parent.mkdir(parents=True, exist_ok=True)
-        write(path, payload)
+        try:
+            write(path, payload)
+        except OSError as exc:
+            raise unwritable(path, exc) from None
         validate_artifact(contract_id, path, self.bindings())
         self.written.append(path.relative_to(self.work_dir).as_posix())
         return path
@@ -308,6 +311,15 @@ class RunBuilder:
             )
 
 
+def unwritable(path: Path, exc: OSError) -> InputError:
+    """A write the file system refused (a full disk, a quota, a file-size limit): the write
+    call's OSError names no file, so the message does."""
+    return InputError(
+        f"{path}: could not be written ({exc.strerror or exc}); free space on its file "
+        "system or pass another --runs-dir"
+    )
+
+
 def _column(series: Any) -> np.ndarray:
     """A pandas column as numpy; missing values of a nullable string column become None."""
     if series.dtype == object or str(series.dtype).startswith("string"):
@@ -398,7 +410,10 @@ def open_run(
         _remove_run_dir(work_dir, runs_dir)
     for sub in (CANON.OUTPUT.SUBDIR.RESULTS, CANON.OUTPUT.SUBDIR.LOGS):
         (work_dir / sub).mkdir(parents=True)
-    (work_dir / CANON.OUTPUT.CONFIG_RESOLVED).write_bytes(config_bytes)
+    try:
+        (work_dir / CANON.OUTPUT.CONFIG_RESOLVED).write_bytes(config_bytes)
+    except OSError as exc:
+        raise unwritable(work_dir / CANON.OUTPUT.CONFIG_RESOLVED, exc) from None
     log = PhaseLog(work_dir / CANON.OUTPUT.SUBDIR.LOGS / phase.log, run_id)
     builder = RunBuilder(
         phase=phase,
