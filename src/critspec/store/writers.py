@@ -75,9 +75,20 @@ def check_depth(obj: Any, label: str, error: type[CritspecError] = ContractError
     return obj
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refusing a repeated key (json keeps the last one silently; issue 19)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
 def _json_text(text: str, label: str) -> Any:
     try:
-        return check_depth(json.loads(text, parse_constant=_reject_constant), label)
+        parsed = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        return check_depth(parsed, label)
     except RecursionError:
         raise ContractError(_too_deep(label)) from None
     except ValueError as exc:
@@ -322,6 +333,14 @@ def parquet_table(columns: Mapping[str, Any], types: Mapping[str, str], path: Pa
         {name: pa.array(columns[name], type=ARROW_TYPES[t]) for name, t in types.items()},
         schema=schema,
     )
+
+
+def parquet_rows(path: Path) -> int:
+    """The row count a Parquet footer declares, read without decoding any column."""
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:
+        raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None
 
 
 def read_parquet(path: Path) -> pa.Table:

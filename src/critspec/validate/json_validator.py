@@ -48,6 +48,14 @@ def validate_document(schema: dict[str, Any], data: Any, b: Bindings, cid: str, 
 
 
 def load_document(path: Path, fmt: str) -> list[Any]:
+    """The document(s) of a JSON/JSONL/YAML input, refused unread above
+    CANON.CONST.JSON_MAX_BYTES (parsing cost grows with the bytes; issue 19)."""
+    size = path.stat().st_size
+    if size > CANON.CONST.JSON_MAX_BYTES:
+        raise ContractError(
+            f"{path}: {size} bytes, above the {fmt} input bound of "
+            f"{CANON.CONST.JSON_MAX_BYTES} bytes; refusing to parse it"
+        )
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.JSONL:
         return read_jsonl(path)
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.YAML:
