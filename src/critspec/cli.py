@@ -210,7 +210,7 @@ def _validate_pack(args: argparse.Namespace) -> int:
         strict = f" ({FLAG.STRICT}: warnings count)" if args.strict else ""
         raise ContractError(
             f"{args.path}: {len(report.failing)} violation(s) of pack {args.pack}{strict}: "
-            f"{counts}; each is one line on stdout"
+            f"{counts}, each one line on stdout; first: {report.failing[0].line()}"
         )
     if args.report_format == CANON.ENUM.REPORT_FORMAT.TEXT:
         print(

@@ -336,22 +336,25 @@ def parquet_table(columns: Mapping[str, Any], types: Mapping[str, str], path: Pa
 
 
 def parquet_rows(path: Path) -> int:
-    """The row count a Parquet footer declares, read without decoding any column."""
+    """The row count a Parquet footer declares, read without decoding any column; a
+    duplicate column name (which name lookups cannot tell apart) is refused here."""
     try:
-        return int(pq.read_metadata(path).num_rows)
-    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:
+        meta = pq.read_metadata(path)
+        names = meta.schema.to_arrow_schema().names
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. a non-UTF-8 name
         raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ContractError(
+            f"{path}: duplicate column name {duplicates[0]!r}; each column must be unique"
+        )
+    return int(meta.num_rows)
 
 
 def read_parquet(path: Path) -> pa.Table:
     """The table, refusing duplicate column names (which name lookups cannot tell apart)."""
+    parquet_rows(path)
     try:
-        names = pq.read_schema(path).names
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ContractError(
-                f"{path}: duplicate column name {duplicates[0]!r}; each column must be unique"
-            )
         return pq.read_table(path)
     except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. a non-UTF-8 name
         raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None

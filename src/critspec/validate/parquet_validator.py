@@ -26,22 +26,22 @@ from critspec.validate.bindings import Bindings
 KEY_FLOAT_RTOL = 4 * np.finfo(np.float64).eps
 
 
-def max_rows(contract: dict[str, Any], b: Bindings) -> int:
+def max_rows(contract: dict[str, Any], b: Bindings, cid: str) -> int:
     """The most rows a table of this contract can hold: when its unique row key is exactly
     its coverage columns, the product of the bound lists' lengths; else PARQUET_MAX_ROWS."""
     cap = CANON.CONST.PARQUET_MAX_ROWS
     coverage = contract["coverage"]
     if coverage and set(contract["row_key"]) == set(coverage):
-        lists = [b.get(lst) for lst in coverage.values()]
-        if all(isinstance(v, list) for v in lists):
-            return min(cap, math.prod(len(v) for v in lists))
+        # Coverage needs its lists bound anyway: say so before reading any row.
+        lists = [list(bind.need(b, lst, cid)) for lst in coverage.values()]
+        return min(cap, math.prod(len(v) for v in lists))
     return cap
 
 
 def check_row_count(
     path: Path, n_rows: int, contract: dict[str, Any], b: Bindings, cid: str
 ) -> None:
-    cap = max_rows(contract, b)
+    cap = max_rows(contract, b, cid)
     if n_rows > cap:
         raise ContractError(
             f"{path}: {n_rows} rows, above the {cap} this contract allows (contract {cid}); "
