@@ -43,9 +43,27 @@ def pack_path(pack_id: str, file_id: str) -> str:
     return path
 
 
+# The line end Python's text mode writes: "\n" on Linux, "\r\n" on Windows, where
+# the same producer code writes every JSON file with CRLF.
+NEWLINE = {"value": "\n"}
+
+
 def dump(path: Path, obj: Any, **kwargs: Any) -> None:
     """What the producers do: `path.write_text(json.dumps(obj, indent=2, ...))`."""
-    path.write_text(json.dumps(obj, indent=2, **kwargs), encoding="utf-8")
+    path.write_text(json.dumps(obj, indent=2, **kwargs), encoding="utf-8", newline=NEWLINE["value"])
+
+
+def on_windows(write: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """`write` as the producer runs on Windows: every text file with CRLF line ends."""
+
+    def run(root: Path, **kwargs: Any) -> list[str]:
+        NEWLINE["value"] = "\r\n"
+        try:
+            return write(root, **kwargs)
+        finally:
+            NEWLINE["value"] = "\n"
+
+    return run
 
 
 # --- bam_codec: scripts/phase2_train_bam.py ------------------------------------------

@@ -35,6 +35,7 @@ from tests.pack_fixtures import (
     WRITERS,
     dump,
     gate_params,
+    on_windows,
     pack_path,
     payload_schema,
     scrc_params,
@@ -333,6 +334,22 @@ B, S, T = PACK.BAM_CODEC, PACK.STAGE1_BUNDLE, PACK.LABEL_TELEMETRY
 CASES: list[Case] = [
     # --- bam_codec: what the runtime loads passes ---------------------------------
     case(B, "trainer output as written", _keep),
+    case(B, "trainer run on Windows (CRLF JSON)", lambda r, b: on_windows(write_bam)(r)),
+    case(
+        B,
+        "provenance as the repo example (git_commit and norm hash null, created_at TODO)",
+        _both(
+            _set(_provenance, "git_commit", value=None),
+            _set(_provenance, "norm_params_hash", value=None),
+            _set(_provenance, "created_at", value="TODO"),
+        ),
+        warnings={BAM.NORM_UNPINNED},
+    ),
+    case(
+        B,
+        "no norm and no provenance",
+        _both(_set(_manifest, "norm_path", value=None), _delete(_provenance)),
+    ),
     case(
         B,
         "packing as the runtime reads it, upper case",
@@ -501,6 +518,7 @@ CASES: list[Case] = [
     ),
     # --- stage1_bundle ----------------------------------------------------------------
     case(S, "exporter output as written (git_commit set)", _keep),
+    case(S, "scripts run on Windows (CRLF JSON)", lambda r, b: on_windows(write_stage1)(r)),
     case(S, "git_commit null outside a checkout", _set(_bundle, "git_commit", value=None)),
     case(S, "gate policy with gateparams.json", _activate("gate", "gateparams", gate_params())),
     case(S, "scrc policy with scrcparams.json", _activate("scrc", "scrcparams", scrc_params())),
@@ -590,6 +608,7 @@ CASES: list[Case] = [
     case(S, "splits without a seed", _drop(_splits, "seed"), errors={CHECK.FILE_SCHEMA}),
     # --- label_telemetry ----------------------------------------------------------------
     case(T, "producer run_metadata.json as written", _keep),
+    case(T, "runner on Windows (CRLF JSON)", lambda r, b: on_windows(write_telemetry)(r)),
     case(T, "an all-NaN label (null statistics)", lambda r, b: write_telemetry(r, nan_phase=True)),
     case(T, "blocks at the top level (old pack shape)", _old_shape, errors={CHECK.FILE_SCHEMA}),
     # The gap is 100·(ratio − 1) of the recorded ratio, so it breaks with it.
