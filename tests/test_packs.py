@@ -387,6 +387,13 @@ CASES: list[Case] = [
         warnings={BAM.NORM_UNPINNED},
     ),
     case(B, "a NaN weight", _nan_weight, warnings={CHECK.FILE_ARRAYS}),
+    # A NaN in the dataset makes a std NaN: json.dumps writes it, json.loads reads it back.
+    case(
+        B,
+        "NaN in norm.json (Python's json)",
+        _both(_set(lambda r: r / "norm.json", "std", "3", value=float("nan")), _rehash_norm),
+        warnings={CHECK.FILE_READABLE},
+    ),
     case(
         B,
         "symlinked layer inside DIR",

@@ -110,7 +110,8 @@ def _file_section(file_id: str, spec: PackFile, pack: PackSpec, out: list[str]) 
         keys = _unknown_keys(spec, "keys")
         out += [
             "",
-            f"{keys}; a repeated key, NaN and Infinity are not valid JSON.",
+            f"{keys}; a repeated key is an error; NaN or Infinity (which Python's json "
+            "writes and reads) is a warning.",
             "",
         ]
     if spec.arrays is not None:

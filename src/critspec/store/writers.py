@@ -85,9 +85,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_text(text: str, label: str) -> Any:
+def _json_text(text: str, label: str, nonfinite: bool = False) -> Any:
+    """The JSON value of `text`; NaN/Infinity only with `nonfinite` (Python's json reads
+    them, so a pack mirroring a Python consumer must too), duplicate keys never."""
+    constant = float if nonfinite else _reject_constant
     try:
-        parsed = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        parsed = json.loads(text, parse_constant=constant, object_pairs_hook=_unique_keys)
         return check_depth(parsed, label)
     except RecursionError:
         raise ContractError(_too_deep(label)) from None
@@ -102,8 +105,8 @@ def read_text(path: Path, error: type[CritspecError] = ContractError) -> str:
         raise error(f"{path}: not UTF-8 text (byte {exc.start}); is it a binary file?") from None
 
 
-def read_json(path: Path) -> Any:
-    return _json_text(read_text(path), str(path))
+def read_json(path: Path, nonfinite: bool = False) -> Any:
+    return _json_text(read_text(path), str(path), nonfinite)
 
 
 def read_jsonl(path: Path) -> list[Any]:

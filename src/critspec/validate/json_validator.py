@@ -47,7 +47,7 @@ def validate_document(schema: dict[str, Any], data: Any, b: Bindings, cid: str, 
         raise ContractError(f"{label}: {exc}") from None
 
 
-def load_document(path: Path, fmt: str) -> list[Any]:
+def load_document(path: Path, fmt: str, nonfinite: bool = False) -> list[Any]:
     """The document(s) of a JSON/JSONL/YAML input, refused unread above
     CANON.CONST.JSON_MAX_BYTES (parsing cost grows with the bytes; issue 19)."""
     size = path.stat().st_size
@@ -60,7 +60,7 @@ def load_document(path: Path, fmt: str) -> list[Any]:
         return read_jsonl(path)
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.YAML:
         return [read_yaml(path)]
-    return [read_json(path)]
+    return [read_json(path, nonfinite)]
 
 
 def validate(path: Path, schema: dict[str, Any], fmt: str, b: Bindings, cid: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -362,12 +363,22 @@ class _Run:
             elif spec.format == PF.OPAQUE:
                 content = None
             else:
-                content = load_document(path, spec.format)[0]
+                # The consumers packs mirror read JSON with Python's json, NaN included.
+                content = load_document(path, spec.format, nonfinite=True)[0]
         except ContractError as exc:
             self.fail(shown, CHECK.FILE_READABLE, str(exc).removeprefix(f"{path}: "), spec.format)
             self.breaks(file_id, CHECK.FILE_READABLE)
             return None
         if spec.fields is not None:
+            n_bad = _nonfinite(content)
+            if n_bad:
+                self.fail(
+                    shown,
+                    CHECK.FILE_READABLE,
+                    f"{n_bad} NaN/Infinity numbers (Python's json reads them; strict JSON not)",
+                    "finite numbers",
+                    SEV.WARNING,
+                )
             self._check_schema(file_id, spec, shown, content)
         if spec.arrays is not None:
             self._check_arrays(file_id, spec, shown, content)
@@ -520,6 +531,21 @@ class _Run:
             return _shown(rule_lang.evaluate(parsed.file, ctx), parsed.file.source)
         except (Absent, *_DATA_ERRORS):
             return parsed.file.source
+
+
+def _nonfinite(node: Any) -> int:
+    """How many NaN/Infinity numbers a parsed document holds (iterative: depth is bounded
+    by the reader, but recursion is not needed)."""
+    count, stack = 0, [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            count += 1
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _shown(value: Any, fallback: str) -> str:
