@@ -333,6 +333,17 @@ def write_telemetry(root: Path, nan_phase: bool = False) -> list[str]:
     return []
 
 
+# Each pack's `upstream.command`, as the producer's docs give it (DIR the output).
+DOCUMENTED: dict[str, Callable[[Path], list[str]]] = {
+    # docs/phase2_bam_training.md: --hidden-dims 24,16 --latent-dim 16 --packing int16
+    # --train-ratio 0.8 --split-seed 0; --input-dims and --window-W at their defaults.
+    PACK.BAM_CODEC: lambda root: write_bam(
+        root, latent_dim=16, packing="int16", hidden=(24, 16), window_w=1, train_ratio=4 / 5
+    ),
+    PACK.STAGE1_BUNDLE: write_stage1,
+    PACK.LABEL_TELEMETRY: write_telemetry,
+}
+
 WRITERS: dict[str, Callable[[Path], list[str]]] = {
     PACK.BAM_CODEC: write_bam,
     PACK.STAGE1_BUNDLE: write_stage1,
