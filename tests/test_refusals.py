@@ -510,6 +510,14 @@ PACK_CASES = [
         lambda t: _figure(t, _png_bytes().replace(b"IDAT", b"IDAx")),
     ),
 ]
+PACK_CASES.append(
+    Case(
+        "CSV table of 70 MB",
+        EXIT.CONTRACT,
+        "above the CSV bound",
+        lambda t: _validate("summary_csv", _sparse(t / "summary.csv", b"x,y\n", 70 << 20)),
+    )
+)
 CASES += PACK_CASES
 
 
