@@ -511,6 +511,12 @@ CASES: list[Case] = [
     case(B, "layer named FIFO", _fifo("layer_2.npz"), errors={CHECK.FILE_NOT_REGULAR}),
     case(
         B,
+        "layer that is a dangling link",
+        _symlink("layer_2.npz", "gone.npz"),
+        errors={CHECK.FILE_NOT_REGULAR},
+    ),
+    case(
+        B,
         "norm_path out of DIR",
         _set(_manifest, "norm_path", value="../norm.json"),
         errors={CHECK.FILE_SCHEMA, CHECK.FILE_LOCATION},

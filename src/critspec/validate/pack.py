@@ -321,8 +321,14 @@ class _Run:
             # A member is confined like any file: a symlink out of DIR, a directory,
             # a FIFO or a device named like a member is a violation, never skipped.
             target = self._inside(file_id, entry, member)
-            if target is not None and self._regular(file_id, target, member):
+            if target is None:
+                continue
+            regular = self._regular(file_id, target, member)
+            if regular:
                 members.append((int(match.group(1)), entry.name, target))
+            elif regular is None:  # a dangling link: the consumer's glob lists it, then fails
+                self.fail(member, CHECK.FILE_NOT_REGULAR, "a link to nothing", "a regular file")
+                self.breaks(file_id, CHECK.FILE_NOT_REGULAR)
         members.sort()
         lo = spec.count.min if spec.count else 0
         hi = spec.count.max if spec.count else None
