@@ -515,7 +515,7 @@ PACK_CASES.append(
         "CSV table of 70 MB",
         EXIT.CONTRACT,
         "above the CSV bound",
-        lambda t: _validate("summary_csv", _sparse(t / "summary.csv", b"x,y\n", 70 << 20)),
+        lambda t: _validate("summary_csv", _sparse(t / "table.csv", b"x,y\n", 70 << 20)),
     )
 )
 CASES += PACK_CASES
