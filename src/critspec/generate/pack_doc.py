@@ -214,9 +214,10 @@ def render(pack: PackSpec, canon: CanonSpec, header: str) -> str:
     out += [
         "Rules are expressions over the files (by their names above), the bindings and the "
         "constants: `file.field`, `file[i].array.shape[k]`, `len`, `sha256(file)`, "
-        "`exists(file)`, `has(x)` (an optional value is there), `get(x, default)`. A rule "
-        "is skipped (and listed as such in the JSON report) when a file it reads already "
-        "failed its own contract.",
+        "`exists(file)`, `has(x)` (an optional value is there), `get(x, default)`; a JSON "
+        "null reads as `None`. A rule is skipped (listed with the reason in both reports) "
+        "only when a file it reads failed its own contract; every other rule still runs. "
+        "Each rule below gives its severity and the real code it mirrors.",
         "",
     ]
     for rule in pack.rules:
