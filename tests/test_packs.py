@@ -1012,6 +1012,9 @@ rules:
 """
 
 
+UPSTREAM = {"repo": "owner/sensor", "commit": "0" * 40, "producer": "export.py", "command": "x"}
+
+
 @pytest.fixture()
 def tree_copy(tmp_path: Path) -> Path:
     for top in (SPEC_DIRNAME, CANON.PATH.CANON_DIR, CANON.PATH.CONTRACTS_DIR):
@@ -1068,6 +1071,11 @@ def test_fourth_pack_needs_only_yaml(tree_copy: Path, tmp_path: Path) -> None:
         (lambda d: d["files"]["samples"].update(pattern="samples/s.npz"), "exactly once"),
         (lambda d: d["files"]["samples"].update(under="calib.n_files"), "string field"),
         (lambda d: d["files"]["calib"].update(path="../calib.json"), "relative path"),
+        (lambda d: d.update(upstream=UPSTREAM | {"commit": "d294920"}), "40-hex commit"),
+        (lambda d: d.update(upstream=UPSTREAM), "name the upstream code it mirrors"),
+        (lambda d: d["rules"][0].update(mirrors=["a.py@HEAD"]), "PATH or PATH@COMMIT"),
+        (lambda d: d["rules"][0].update(severity="fatal"), "severity"),
+        (lambda d: d["files"]["samples"].update(unknown_keys="maybe"), "unknown_keys"),
     ],
 )
 def test_pack_spec_rejects(change: Callable[[dict[str, Any]], None], fragment: str) -> None:
