@@ -39,6 +39,7 @@ class Options:
     dry_run: bool = False
     from_run: str | None = None
     metrics: Path | None = None
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def settle(options: Options, phase_key: str) -> Invocation:
 
     spec = project_spec()
     phase = spec.phases.by_key(phase_key)
-    config = load_config(options.config)
+    config = load_config(options.config, options.overrides)
     if phase.per_model_role and options.model_role is None:
         raise ConfigError(f"{phase.id} needs --model-role ({', '.join(phase.commands)})")
     if phase.per_model_role:
@@ -130,6 +131,15 @@ def _from_run(inv: Invocation) -> SealedRun | None:
     return run
 
 
+def hint_command(inv: Invocation) -> str:
+    """The command that makes `inv`'s run: its CANON command string with this invocation's
+    config, overrides and runs directory (each flag once)."""
+    default = f"--config {CANON.PATH.CONFIG_PIPELINE}"
+    command = inv.command().replace(default, f"--config {inv.options.config.as_posix()}")
+    extra = "".join(f" --set {text}" for text in inv.options.overrides)
+    return f"{command}{extra} --runs-dir {inv.options.runs_dir}"
+
+
 def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
     """The sealed runs this invocation consumes, by phase key; exit 3 when one is missing.
     --from RUN_ID replaces the planned run of the phase that run belongs to."""
@@ -146,12 +156,9 @@ def upstream_runs(inv: Invocation) -> dict[str, SealedRun]:
             up = inv.for_phase(dep.phase)
             run_dir = inv.options.runs_dir / planned_run_id(up)
             if not run_dir.is_dir():
-                config = inv.options.config
-                extra = "" if config == Path(CANON.PATH.CONFIG_PIPELINE) else f" --config {config}"
                 raise DependencyError(
                     f"no {up.phase.id} run for this config in {inv.options.runs_dir}: "
-                    f"run `{up.command()}{extra} --runs-dir {inv.options.runs_dir}` first, "
-                    "or pass --from RUN_ID"
+                    f"run `{hint_command(up)}` first, or pass --from RUN_ID"
                 )
             run = SealedRun.open(run_dir)
         role = inv.options.model_role if inv.phase.per_model_role else None
@@ -231,3 +238,27 @@ def execute(inv: Invocation) -> Path:
     ) as run:
         runner.run(PhaseContext(inv=inv, upstream=upstream, run=run))
     return run.final_dir
+
+
+def check_resume(inv: Invocation) -> None:
+    """--allow-resume replaces an incomplete run at the planned id, rebuilt from scratch
+    (spec/07_RUNS_RECORDS_LOGGING.md); with no such run there is nothing it could do, so the
+    flag is refused rather than ignored."""
+    from critspec.store.run_store import record_status
+
+    if not inv.options.allow_resume:
+        return
+    if inv.options.run_id_mode != CANON.ENUM.RUN_ID_MODE.CONTENT_HASH:
+        raise ConfigError(
+            f"--allow-resume: a {inv.options.run_id_mode} run id is new every time, so there "
+            "is no earlier run to replace; drop the flag"
+        )
+    run_dir = inv.options.runs_dir / planned_run_id(inv)
+    status = record_status(run_dir) if run_dir.is_dir() else None
+    if status is None or status == CANON.ENUM.STAGE_STATUS.COMPLETE:
+        state = "is sealed and complete" if status else "does not exist"
+        raise ConfigError(
+            f"--allow-resume: run {run_dir} {state}, so there is no incomplete run to "
+            "replace (a phase is rebuilt from scratch, never resumed part-way); drop the flag"
+            + (" or use the sealed run" if status else "")
+        )

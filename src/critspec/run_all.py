@@ -37,7 +37,7 @@ def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
 
 def run_all(options: Options) -> int:
     spec = project_spec()
-    configured = load_config(options.config).model_roles
+    configured = load_config(options.config, options.overrides).model_roles
     analysis_runs: dict[str, Path] = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
