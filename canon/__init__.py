@@ -64,7 +64,7 @@ class CANON:
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
-        TEST = 'python -m pytest tests acceptance -n auto'
+        TEST = 'python -m pytest tests acceptance -n auto -rs'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
             PACK = '--pack'

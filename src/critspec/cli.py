@@ -389,9 +389,11 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _validate_contract(args: argparse.Namespace) -> int:
-    """One artifact against its contract; every unbound symbol is named at once."""
+    """One artifact against its contract. The file is checked in the contract's order (its
+    own first violation first); when a check needs a symbol nobody bound, every unbound
+    symbol of the contract is named at once."""
     from critspec.validate.artifact import validate_artifact
-    from critspec.validate.bindings import check_bound, from_run, parse_binds
+    from critspec.validate.bindings import UnboundSymbol, check_bound, from_run, parse_binds
 
     bindings = {}
     if args.bind_from is not None:
@@ -400,8 +402,11 @@ def _validate_contract(args: argparse.Namespace) -> int:
         record = validate_run(args.bind_from)
         bindings = from_run(record, check_config(args.bind_from, record))
     bindings.update(parse_binds(args.bind))
-    check_bound(args.contract, bindings)
-    validate_artifact(args.contract, args.path, bindings)
+    try:
+        validate_artifact(args.contract, args.path, bindings)
+    except UnboundSymbol:
+        check_bound(args.contract, bindings)
+        raise
     print(f"{args.path}: conforms to contract {args.contract}")
     return CANON.CLI.EXIT.OK
 

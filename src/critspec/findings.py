@@ -35,7 +35,9 @@ FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
 ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if SUMMARY_CONTRACT in p.produces)
 
 
-def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
+def analysis_runs(
+    config: Path, runs_dir: Path, overrides: tuple[str, ...] = ()
+) -> dict[str, SealedRun]:
     """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing).
 
     The run made by this code is taken when there is one; otherwise the newest sealed run
@@ -43,8 +45,9 @@ def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
     block can be written after commits that did not touch the pipeline.
     """
     out = {}
-    for role in load_config(config).model_roles:
-        inv = settle(Options(config=config, runs_dir=runs_dir, model_role=role), ANALYSIS_PHASE.key)
+    for role in load_config(config, overrides).model_roles:
+        options = Options(config=config, runs_dir=runs_dir, model_role=role, overrides=overrides)
+        inv = settle(options, ANALYSIS_PHASE.key)
         planned = runs_dir / planned_run_id(inv)
         if planned.is_dir():
             out[role] = SealedRun.open(planned)
@@ -70,16 +73,20 @@ def readme_profile() -> str:
     return load_config(project_root() / CANON.PATH.CONFIG_SMOLLM2_PIPELINE).pipeline.profile
 
 
-def block(config: Path, runs: dict[str, SealedRun], figures: list[str]) -> str:
-    """The findings block for `config`'s runs, labelled with that config's own command."""
+def block(
+    config: Path, runs: dict[str, SealedRun], figures: list[str], overrides: tuple[str, ...] = ()
+) -> str:
+    """The findings block for `config`'s runs, labelled with that config's own commands."""
     table = summary_table({role: run.run_dir for role, run in runs.items()})
-    profile = load_config(config).pipeline.profile
+    profile = load_config(config, overrides).pipeline.profile
     make = " (the `make run-real` pipeline)" if profile == readme_profile() else ""
-    command = f"{CANON.CLI.ENTRYPOINT} {CANON.CLI.SUBCOMMAND.RUN_ALL} --config {config.as_posix()}"
+    flags = f" --config {config.as_posix()}" + "".join(f" --set {o}" for o in overrides)
+    command = f"{CANON.CLI.ENTRYPOINT} {CANON.CLI.SUBCOMMAND.RUN_ALL}{flags}"
+    tool = CANON.CLI.FINDINGS.split(" --")[0]
     lines = [
         START,
         f"Printed by `{command}`{make}, profile `{profile}`; this block is written by "
-        f"`{CANON.CLI.FINDINGS}` from the sealed runs "
+        f"`{tool}{flags}` from the sealed runs "
         + ", ".join(f"`{run.run_id}`" for run in runs.values())
         + f" (code version `{next(iter(runs.values())).record['code_version']}`).",
         "",
@@ -136,25 +143,25 @@ def check_writable(config: Path, root: Path) -> str:
     return text
 
 
-def write(config: Path, runs_dir: Path, root: Path) -> list[Path]:
+def write(config: Path, runs_dir: Path, root: Path, overrides: tuple[str, ...] = ()) -> list[Path]:
     """Replace the README's findings block and copy its figures into docs/."""
     text = check_writable(config, root)
-    runs = analysis_runs(config, runs_dir)
+    runs = analysis_runs(config, runs_dir, overrides)
     targets = figure_targets(config, runs, root)
     (root / CANON.PATH.DOCS_DIR).mkdir(exist_ok=True)
     for source, target in targets:
         shutil.copyfile(source, target)
     readme = root / README
     rel = [target.relative_to(root).as_posix() for _, target in targets]
-    readme.write_text(replace_block(text, block(config, runs, rel)), encoding="utf-8")
+    readme.write_text(replace_block(text, block(config, runs, rel, overrides)), encoding="utf-8")
     return [readme, *(target for _, target in targets)]
 
 
-def show(config: Path, runs_dir: Path, root: Path) -> str:
+def show(config: Path, runs_dir: Path, root: Path, overrides: tuple[str, ...] = ()) -> str:
     """The block as --write-readme would write it (figure paths as they would be)."""
-    runs = analysis_runs(config, runs_dir)
+    runs = analysis_runs(config, runs_dir, overrides)
     rel = [t.relative_to(root).as_posix() for _, t in figure_targets(config, runs, root)]
-    return block(config, runs, rel)
+    return block(config, runs, rel, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,16 +188,31 @@ def main(argv: list[str] | None = None) -> int:
         help="replace the README's findings block and copy its figures into docs/ "
         "(default: print the block to stdout, write nothing)",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the --set overrides the runs were made with (they are part of the run ids)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the checkout whose README and docs/ are written (default: this one)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
 
     def work() -> int:
-        root = project_root()
+        root = args.root or project_root()
+        overrides = tuple(args.overrides)
         if args.write_readme:
-            for path in write(args.config, args.runs_dir, root):
+            for path in write(args.config, args.runs_dir, root, overrides):
                 print(f"wrote {path}")
         else:
-            print(show(args.config, args.runs_dir, root))
+            print(show(args.config, args.runs_dir, root, overrides))
         return CANON.CLI.EXIT.OK
 
     return guarded(work, args.debug)

@@ -68,6 +68,13 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def _gamma(fit: pd.Series) -> str:
+    """gamma fit / predicted; a NaN says why (the crackling table's reason id)."""
+    cell = f"{fit['gamma_fit']:.2f} / {fit['gamma_pred']:.2f}"
+    undefined = pd.isna(fit["gamma_fit"]) or pd.isna(fit["gamma_pred"])
+    return f"{cell} ({fit['reason']})" if undefined and pd.notna(fit["reason"]) else cell
+
+
 def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
     """Per (spike definition, target rate) of one role's Phase 5 run: gstar and what it
     means on the held-out rasters (spec/00_OVERVIEW.md)."""
@@ -95,7 +102,7 @@ def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
                 _ci(star, B_TOT),
                 _ci(star, perm),
                 _ci(star, "chi"),
-                f"{fit['gamma_fit']:.2f} / {fit['gamma_pred']:.2f}",
+                _gamma(fit),
                 f"{flags.b_tot_range:.3f} / {flags.b_tot_ci_width_max:.3f}",
                 _yes(flags.gstar_at_edge),
                 _yes(flags.identifiable),

@@ -70,9 +70,13 @@ def from_run(record: dict[str, Any], config: dict[str, Any]) -> Bindings:
     return out
 
 
+class UnboundSymbol(ContractError):
+    """A contract needed a symbol nobody bound (the CLI then names every unbound one)."""
+
+
 def need(bindings: Bindings, symbol: str, contract_id: str) -> Any:
     if symbol not in bindings:
-        raise ContractError(
+        raise UnboundSymbol(
             f"contract {contract_id}: symbol {symbol} is unbound; pass --bind {symbol}=VALUE"
         )
     return bindings[symbol]
