@@ -99,10 +99,10 @@ def test_the_readme_model_entry_loads_offline_from_the_cache_in_bf16(
         "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT))),
     }
 
-    def load(*overrides: str) -> str:
+    def load(*overrides: str, environ: dict[str, str] = env) -> str:
         proc = subprocess.run(
             [sys.executable, "-c", LOAD, str(configs), *overrides],
-            env=env,
+            env=environ,
             capture_output=True,
             text=True,
             timeout=300,
@@ -113,7 +113,12 @@ def test_the_readme_model_entry_loads_offline_from_the_cache_in_bf16(
     # Verbatim: the cached files are the small test model, so the declared shape refuses.
     assert load().startswith(f"refused: model {entry.HF_ID}: the models file declares N_LAYERS")
     shape = CANON.MODEL.EMBEDDED_INSTRUCT
-    out = load(f"models.0.entry.N_LAYERS={shape.N_LAYERS}", f"models.0.entry.D_FF={shape.D_FF}")
+    fitting = (f"models.0.entry.N_LAYERS={shape.N_LAYERS}", f"models.0.entry.D_FF={shape.D_FF}")
+    out = load(*fitting)
+    # With ALLOW_HUB and the hub unreachable, the cached model still loads (from the cache).
+    unreachable = {k: v for k, v in env.items() if k != "HF_HUB_OFFLINE"}
+    unreachable["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    assert load(*fitting, "models.0.entry.ALLOW_HUB=true", environ=unreachable) == out
     assert out.split() == [
         "loaded:",
         str(entry.HF_ID),

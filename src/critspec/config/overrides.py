@@ -3,8 +3,9 @@
 KEY is a dotted path into the pipeline document, with `models.<i>.…` and
 `datasets.<i>.…` reaching into the included files (list items by index); VALUE is
 YAML (`0.002`, `[0.9, 1.0]`, `CANON.ENUM.DTYPE.BF16`), its CANON references resolved like
-the file's. An override only replaces a value the config already has, so a typo is an
-error naming the key rather than a silently ignored setting. The overridden values are
+the file's. Every key but the last must exist; the last may be new to its mapping (an
+optional field such as `models.0.entry.ALLOW_HUB`), and the file's schema then refuses
+a key it does not know, so a typo is an error naming the key, never an ignored setting. The overridden values are
 part of the resolved config, hence of the config hash and the run id.
 """
 
@@ -54,7 +55,7 @@ def apply_override(doc: dict[str, Any], override: Override, where: Path) -> None
                 )
             index: Any = int(part)
         elif isinstance(node, dict):
-            if part not in node:
+            if part not in node and not last:
                 known = ", ".join(sorted(map(str, node))) or "none"
                 raise ConfigError(
                     f"{FLAG} {override.key}: {where} has no key {here} (known here: {known})"
