@@ -5,8 +5,9 @@ KEY is a dotted path into the pipeline document, with `models.<i>.…` and
 YAML (`0.002`, `[0.9, 1.0]`, `CANON.ENUM.DTYPE.BF16`), its CANON references resolved like
 the file's. Every key but the last must exist; the last may be new to its mapping (an
 optional field such as `models.0.entry.ALLOW_HUB`), and the file's schema then refuses
-a key it does not know, so a typo is an error naming the key, never an ignored setting. The overridden values are
-part of the resolved config, hence of the config hash and the run id.
+a key it does not know, so a typo is an error naming the key, never an ignored setting.
+The overridden values are part of the resolved config, hence of the config hash and the
+run id.
 """
 
 from __future__ import annotations
