@@ -69,6 +69,7 @@ class CANON:
         class VALIDATE_FLAG:
             PACK = '--pack'
             FORMAT = '--format'
+            STRICT = '--strict'
         class EXIT:
             OK = 0
             BUG = 1
@@ -80,6 +81,8 @@ class CANON:
         class MODEL_ROLE:
             INSTRUCT = 'INSTRUCT'
             BASE = 'BASE'
+        class CONSUMED_ROLES:
+            BOTH = 'both'
         class DATASET_ROLE:
             A = 'DATASET_A'
             B = 'DATASET_B'
@@ -214,6 +217,13 @@ class CANON:
         class REPORT_FORMAT:
             TEXT = 'lines'
             JSON = 'json'
+        class PACK_SEVERITY:
+            ERROR = 'error'
+            WARNING = 'warning'
+        class PACK_UNKNOWN_KEYS:
+            ERROR = 'error'
+            WARNING = 'warning'
+            ALLOWED = 'allowed'
         class PACK_CHECK:
             FILE_REQUIRED = 'file_required'
             FILE_LOCATION = 'file_location'
@@ -222,7 +232,10 @@ class CANON:
             FILE_ARRAYS = 'file_arrays'
             FILE_COUNT = 'file_count'
             FILE_CONTIGUOUS = 'file_contiguous'
+            FILE_NOT_REGULAR = 'file_not_regular'
+            FILE_UNKNOWN_KEY = 'file_unknown_key'
         class BAM_CODEC_RULE:
+            PACKING_KNOWN = 'packing_known'
             PAYLOAD_LIMIT = 'payload_limit'
             SCALE_FOR_INTEGER_PACKING = 'scale_for_integer_packing'
             DELTA_WITH_CYCLES = 'delta_with_cycles'
@@ -230,25 +243,32 @@ class CANON:
             LAYER_CHAIN = 'layer_chain'
             LATENT_DIM_MATCHES = 'latent_dim_matches'
             NORM_LENGTH = 'norm_length'
+            CODEC_ID = 'provenance_codec_id'
+            CODEC_VERSION = 'provenance_codec_version'
+            PAYLOAD_SCHEMA_HASH = 'payload_schema_hash_matches'
             NORM_HASH = 'norm_hash'
+            NORM_UNPINNED = 'norm_unpinned'
         class STAGE1_BUNDLE_RULE:
-            FNR_WITHIN_TARGET = 'fnr_within_target'
-            THRESHOLD_IN_SWEEP = 'threshold_in_sweep'
-            SWEEP_METRICS_MATCH = 'sweep_metrics_match'
             ONE_POLICY_FILE = 'one_policy_file'
             POLICY_FILE_MATCHES = 'policy_file_matches'
             POLICY_FILE_NAMED = 'policy_file_named'
-            SPLITS_DISJOINT = 'splits_disjoint'
-            SPLITS_COVER = 'splits_cover'
+            GATE_FITTED = 'gate_fitted'
+            SCRC_FITTED = 'scrc_fitted'
+            FNR_WITHIN_TARGET = 'fnr_within_target'
+            THRESHOLD_IN_SWEEP = 'threshold_in_sweep'
+            SWEEP_METRICS_MATCH = 'sweep_metrics_match'
+            SPLITS_VAL_DISJOINT = 'splits_val_disjoint'
+            SPLITS_VAL_COVER_TRAIN = 'splits_val_cover_train'
         class LABEL_TELEMETRY_RULE:
-            PRESENT_LABEL_HAS_STATS = 'present_label_has_stats'
-            MISSING_LABEL_HAS_NO_STATS = 'missing_label_has_no_stats'
+            STATS_NULL_IFF_NO_FINITE = 'stats_null_iff_no_finite'
             STATS_ORDERED = 'stats_ordered'
-            ANALYSIS_COVERS_LABELS = 'analysis_covers_labels'
-            ANALYSIS_HAS_NO_EXTRA_LABELS = 'analysis_has_no_extra_labels'
-            PRESENT_ANALYSIS_HAS_RATIOS = 'present_analysis_has_ratios'
-            MEAN_RATIO_CONSISTENT = 'mean_ratio_consistent'
-            STD_RATIO_CONSISTENT = 'std_ratio_consistent'
+            COUNTS_CONSISTENT = 'counts_consistent'
+            ANALYSIS_MEANS_MATCH_LABELS = 'analysis_means_match_labels'
+            RATIO_TRUTH_TO_Y_AMP = 'ratio_truth_to_y_amp'
+            AMPLITUDE_GAP = 'amplitude_gap'
+            SQRT_Y_I = 'sqrt_y_i'
+            RATIO_TRUTH_TO_SQRT_Y_I = 'ratio_truth_to_sqrt_y_i'
+            RATIO_TRUTH_TO_X = 'ratio_truth_to_x'
     class CONST:
         EPS = 1e-06
         TAU0_BASELINE = 2.5
@@ -280,6 +300,12 @@ class CANON:
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576
         NPZ_MAX_BYTES = 1073741824
+        JSON_MAX_BYTES = 16777216
+        CSV_MAX_BYTES = 67108864
+        PARQUET_MAX_BYTES = 268435456
+        PARQUET_MAX_ROWS = 16777216
+        FIGURE_MAX_BYTES = 33554432
+        RULE_RANGE_MAX = 1048576
         CLOZE_QUESTION_TEMPLATE = 'Which word comes next in this text from the Python documentation? {context} ...'
     class PROFILE:
         class EMBEDDED_DEFAULT:

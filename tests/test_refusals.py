@@ -379,6 +379,236 @@ CASES = [
 ]
 
 
+# --- packs and validators (issue 19): confinement, size caps, duplicate keys, whole
+# figures. Kept in its own block (and its own list) to ease merging with other cases.
+def _pack_dir(tmp: Path) -> Path:
+    from tests.pack_fixtures import write_bam
+
+    write_bam(tmp / "out")
+    return tmp / "out"
+
+
+def _validate_pack(directory: Path) -> list[str]:
+    return [
+        SUB.VALIDATE,
+        CANON.CLI.VALIDATE_FLAG.PACK,
+        CANON.ENUM.PACK_ID.BAM_CODEC,
+        str(directory),
+    ]
+
+
+def _member_link(target: str) -> Callable[[Path], list[str]]:
+    def build(tmp: Path) -> list[str]:
+        out = _pack_dir(tmp)
+        (out / "layer_1.npz").unlink()
+        (out / "layer_1.npz").symlink_to(target)
+        return _validate_pack(out)
+
+    return build
+
+
+def _member_fifo(tmp: Path) -> list[str]:
+    out = _pack_dir(tmp)
+    os.mkfifo(out / "layer_2.npz")
+    return _validate_pack(out)
+
+
+def _member_dir(tmp: Path) -> list[str]:
+    out = _pack_dir(tmp)
+    (out / "layer_2.npz").mkdir()
+    return _validate_pack(out)
+
+
+def _sparse(path: Path, head: bytes, size: int) -> Path:
+    """`head` then zeros up to `size` bytes, as a sparse file (no disk, no time)."""
+    with path.open("wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+    return path
+
+
+def _huge_norm(tmp: Path) -> list[str]:
+    """An 80 MB norm.json (the size that took 91 s and 2.4 GB before the cap)."""
+    out = _pack_dir(tmp)
+    _sparse(out / "norm.json", b'{"mean": [', 80 << 20)
+    return _validate_pack(out)
+
+
+def _duplicate_key_manifest(tmp: Path) -> list[str]:
+    out = _pack_dir(tmp)
+    text = (out / "bam_manifest.json").read_text()
+    (out / "bam_manifest.json").write_text(text.replace("{", '{\n  "latent_dim": 2,', 1))
+    return _validate_pack(out)
+
+
+def _rows_over_coverage(tmp: Path) -> list[str]:
+    """A Parquet table with more rows than its row key's coverage can hold."""
+    path = tmp / CANON.OUTPUT.ARTIFACT.METRICS
+    pq.write_table(pa.table({"g": pa.array([1.0, 2.0, 3.0])}), path)
+    binds = [f"spike_def_ids={CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS}", "target_rates=0.25"]
+    return _validate("metrics", path, *[f"--bind={b}" for b in [*binds, "gains=1"]])
+
+
+def _png_bytes() -> bytes:
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + crc
+
+    ihdr = (1).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    idat = zlib.compress(b"\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _figure(tmp: Path, data: bytes, size: int | None = None) -> list[str]:
+    path = tmp / "fig" / CANON.OUTPUT.FIGURE.CHI_OVER_G[0]
+    path.parent.mkdir()
+    _sparse(path, data, size or len(data))
+    return _validate("fig_chi_over_g", path)
+
+
+PACK_CASES = [
+    Case(
+        "pack member symlinked out of DIR (layer_1.npz -> /etc/passwd)",
+        EXIT.CONTRACT,
+        "layer_1.npz: file_location: found a path that resolves outside DIR",
+        _member_link("/etc/passwd"),
+    ),
+    Case(
+        "pack member symlinked to /dev/zero",
+        EXIT.CONTRACT,
+        "resolves outside DIR",
+        _member_link("/dev/zero"),
+    ),
+    Case("pack member that is a FIFO", EXIT.CONTRACT, "not a regular file", _member_fifo),
+    Case("pack member that is a directory", EXIT.CONTRACT, "found a directory", _member_dir),
+    Case("pack JSON of 80 MB", EXIT.CONTRACT, "above the json input bound", _huge_norm),
+    Case("pack JSON with a duplicate key", EXIT.CONTRACT, "duplicate key", _duplicate_key_manifest),
+    Case(
+        "Parquet with more rows than its coverage holds",
+        EXIT.CONTRACT,
+        "3 rows, above the 1",
+        _rows_over_coverage,
+    ),
+    Case(
+        "PNG followed by 400 MB of zeros",
+        EXIT.CONTRACT,
+        "above the figure bound",
+        lambda t: _figure(t, _png_bytes(), 400 << 20),
+    ),
+    Case(
+        "PNG with bytes after IEND",
+        EXIT.CONTRACT,
+        "bytes after IEND",
+        lambda t: _figure(t, _png_bytes() + b"\x00" * 64),
+    ),
+    Case(
+        "PNG with a corrupt chunk",
+        EXIT.CONTRACT,
+        "wrong CRC",
+        lambda t: _figure(t, _png_bytes().replace(b"IDAT", b"IDAx")),
+    ),
+]
+PACK_CASES.append(
+    Case(
+        "CSV table of 70 MB",
+        EXIT.CONTRACT,
+        "above the CSV bound",
+        lambda t: _validate("summary_csv", _sparse(t / "table.csv", b"x,y\n", 70 << 20)),
+    )
+)
+CASES += PACK_CASES
+
+
+# Memory and time: each input that once set memory or time by its size or by one number
+# in it runs the CLI in a child process held to 3 GB of address space and 60 s.
+BOUND_AS_BYTES = 3 << 30
+BOUND_SECONDS = 60
+
+
+def _six_million_rows(tmp: Path) -> list[str]:
+    """The 3 MB, 6M-row Parquet that took 2.7 GB: refused from its footer."""
+    n = 6_000_000
+    spike = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, np.int8)), pa.array([CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS])
+    )
+    path = tmp / CANON.OUTPUT.ARTIFACT.METRICS
+    pq.write_table(pa.table({"spike_def_id": spike}), path)
+    binds = ["spike_def_ids=" + spike.dictionary[0].as_py(), "target_rates=0.25", "gains=1"]
+    return _validate("metrics", path, *[f"--bind={b}" for b in binds])
+
+
+def _huge_run_metadata(tmp: Path) -> list[str]:
+    from tests.pack_fixtures import write_telemetry
+
+    out = tmp / "out"
+    write_telemetry(out)
+    _sparse(out / "run_metadata.json", b'{"intensity_stats": [', 239 << 20)
+    return [
+        SUB.VALIDATE,
+        CANON.CLI.VALIDATE_FLAG.PACK,
+        CANON.ENUM.PACK_ID.LABEL_TELEMETRY,
+        str(out),
+    ]
+
+
+def _splits_of_a_billion(tmp: Path) -> list[str]:
+    """n_items 1e9 and indices near 1e9: checked with set arithmetic, never a range."""
+    import json
+
+    from tests.pack_fixtures import write_stage1
+
+    out = tmp / "out"
+    write_stage1(out)
+    big = 10**9
+    splits = {"val_select": [0, big - 1], "val_calib": [1], "train": [0, 1, big - 1]}
+    splits |= {"seed": 42, "n_items": big}
+    (out / "splits.json").write_text(json.dumps(splits, indent=2))
+    return [SUB.VALIDATE, CANON.CLI.VALIDATE_FLAG.PACK, CANON.ENUM.PACK_ID.STAGE1_BUNDLE, str(out)]
+
+
+BOUNDED = [
+    ("80 MB pack JSON", _huge_norm, EXIT.CONTRACT),
+    ("239 MB run_metadata.json", _huge_run_metadata, EXIT.CONTRACT),
+    ("6M-row Parquet", _six_million_rows, EXIT.CONTRACT),
+    (
+        "PNG followed by 400 MB of zeros",
+        lambda t: _figure(t, _png_bytes(), 400 << 20),
+        EXIT.CONTRACT,
+    ),
+    # An unknown key (n_items) is a warning; the splits themselves are fine: exit 0.
+    ("splits naming 1e9 items", _splits_of_a_billion, EXIT.OK),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "code"), [(b, c) for _, b, c in BOUNDED], ids=[n for n, _, _ in BOUNDED]
+)
+def test_inputs_are_bounded_in_memory_and_time(
+    build: Callable[[Path], list[str]], code: int, tmp_path: Path
+) -> None:
+    import resource
+    import subprocess
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (BOUND_AS_BYTES, BOUND_AS_BYTES))
+
+    argv = build(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", CANON.PROJECT.NAME, *argv],
+        preexec_fn=limit,  # noqa: PLW1509 (no threads in the child before exec)
+        capture_output=True,
+        text=True,
+        timeout=BOUND_SECONDS,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == code, done.stderr
+    if code != EXIT.OK:
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "above the" in done.stderr, done.stderr
+
+
 def render() -> str:
     rows = ["| input | exit | message contains |", "| --- | --- | --- |"]
     rows += [f"| {c.input} | {c.exit_code} | `{c.fragment}` |" for c in CASES]

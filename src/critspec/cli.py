@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=CANON.ENUM.REPORT_FORMAT.TEXT,
         help=f"how {FLAG.PACK} reports its violations",
     )
+    val.add_argument(
+        FLAG.STRICT,
+        dest="strict",
+        action="store_true",
+        help=f"with {FLAG.PACK}: a pack's warnings fail too (exit 2)",
+    )
     val.add_argument("path", type=Path, help="the artifact file, or the directory of a pack")
 
     vrun = _add(sub, SUB.VALIDATE_RUN, parents)
@@ -323,6 +329,8 @@ def dispatch(args: argparse.Namespace) -> int:
     set_verbosity(QUIET if args.quiet else VERBOSE if args.verbose else NORMAL)
     if args.command == SUB.GENERATE:
         return _generate(args)
+    if args.command == SUB.VALIDATE:
+        _refuse_strict_without_pack(args)
     if args.command == SUB.VALIDATE and args.pack is not None:
         return _validate_pack(args)
     if args.command == SUB.VALIDATE:
@@ -412,26 +420,39 @@ def _validate_contract(args: argparse.Namespace) -> int:
 
 
 def _validate_pack(args: argparse.Namespace) -> int:
+    """`validate --pack`: errors and warnings on stdout, one line each, then the rules
+    skipped (and why); the one stderr line says what failed (spec/packs/README.md)."""
     from critspec.errors import ContractError
     from critspec.validate.pack import validate_pack
 
-    report = validate_pack(args.pack, args.path, args.bind)
+    report = validate_pack(args.pack, args.path, args.bind, strict=args.strict)
     if args.report_format == CANON.ENUM.REPORT_FORMAT.JSON:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
-        for violation in report.violations:
-            print(violation.line())
+        for line in [v.line() for v in report.violations] + [s.line() for s in report.skipped]:
+            print(line)
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
     if not report.ok:
+        strict = f" ({FLAG.STRICT}: warnings count)" if args.strict else ""
         raise ContractError(
-            f"{args.path}: {len(report.violations)} violation(s) of pack {args.pack}; "
-            "each is one line on stdout"
+            f"{args.path}: {len(report.failing)} violation(s) of pack {args.pack}{strict}: "
+            f"{counts}, each one line on stdout; first: {report.failing[0].line()}"
         )
     if args.report_format == CANON.ENUM.REPORT_FORMAT.TEXT:
         print(
             f"{args.path}: conforms to pack {args.pack} "
-            f"({len(report.files)} files, {report.rules_checked} rules)"
+            f"({len(report.files)} files, {report.rules_checked} rules, {counts})"
         )
     return CANON.CLI.EXIT.OK
+
+
+def _refuse_strict_without_pack(args: argparse.Namespace) -> None:
+    from critspec.errors import ContractError
+
+    if getattr(args, "strict", False) and getattr(args, "pack", None) is None:
+        raise ContractError(
+            f"{FLAG.STRICT} applies to {FLAG.PACK} only; a contract has no warnings"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,20 @@ from typing import Any
 
 from critspec.generate.contract_doc import field_rows, rules_text
 from critspec.spec.canon_spec import CanonSpec
-from critspec.spec.packs_spec import FILE_CHECKS, INDEX_SLOT, PackFile, PackSpec
+from critspec.spec.packs_spec import (
+    FILE_CHECKS,
+    INDEX_SLOT,
+    MIRROR_AT,
+    SEV,
+    UNKNOWN,
+    PackArraySpec,
+    PackFile,
+    PackSpec,
+)
 
 PLACE = "pack"
+GITHUB = "https://github.com"
+DTYPE_KINDS = {"numeric": "any numeric", "floating": "any floating"}
 
 
 def command(pack: PackSpec, canon: CanonSpec) -> str:
@@ -24,6 +35,33 @@ def command(pack: PackSpec, canon: CanonSpec) -> str:
     words.append("DIR")
     words += [f"--bind {name}={b.example}" for name, b in pack.bindings.items()]
     return " ".join(words)
+
+
+def mirror_link(pack: PackSpec, mirror: str) -> str:
+    """`path` at its commit in the upstream repository, as a Markdown link."""
+    path, _, commit = mirror.partition(MIRROR_AT)
+    if pack.upstream is None:
+        return f"`{path}`"
+    commit = commit or pack.upstream.commit
+    url = f"{GITHUB}/{pack.upstream.repo}/blob/{commit}/{path}"
+    return f"[`{pack.upstream.repo}/{path}` @ `{commit[:12]}`]({url})"
+
+
+def _unknown_keys(spec: PackFile, what: str) -> str:
+    if spec.unknown_keys == UNKNOWN.ALLOWED:
+        return f"Other top-level {what} are allowed (the consumer ignores them)"
+    if spec.unknown_keys == UNKNOWN.WARNING:
+        return f"Other {what} are a warning (the consumer ignores them)"
+    return f"Other {what} are an error"
+
+
+def _array_rules(a: PackArraySpec) -> str:
+    parts = [rules_text(a.model_copy(update={"finite": False}), PLACE)]
+    if a.finite == SEV.ERROR:
+        parts.append("finite (error)")
+    elif a.finite == SEV.WARNING:
+        parts.append("a NaN or infinity is a warning")
+    return "; ".join(p for p in parts if p)
 
 
 def _where(file_id: str, spec: PackFile, pack: PackSpec) -> str:
@@ -47,6 +85,8 @@ def _presence(spec: PackFile) -> str:
         text = f"{lo} or more files" if hi is None else f"{lo} to {hi} files"
         if spec.contiguous:
             text += f", `{slot}` = 0, 1, … with no gap"
+        elif spec.index == "digits":
+            text += f", `{slot}` any digits, taken in number order"
         return text
     if spec.path_field is not None:
         return "required" if spec.required else "optional; required when the field is given"
@@ -62,16 +102,24 @@ def _file_section(file_id: str, spec: PackFile, pack: PackSpec, out: list[str]) 
         f"Location: {_where(file_id, spec, pack)}.",
         "",
     ]
+    if spec.mirrors:
+        out += ["Mirrors: " + ", ".join(mirror_link(pack, m) for m in spec.mirrors) + ".", ""]
     if spec.fields is not None:
         out += ["| field | type | required | rules |", "| --- | --- | --- | --- |"]
         field_rows("", spec.fields, out, PLACE)
-        closed = "Other top-level keys are allowed" if spec.open else "Unknown keys are rejected"
-        out += ["", f"{closed}; NaN and Infinity are not valid JSON numbers.", ""]
+        keys = _unknown_keys(spec, "keys")
+        out += [
+            "",
+            f"{keys}; a repeated key is an error; NaN or Infinity (which Python's json "
+            "writes and reads) is a warning.",
+            "",
+        ]
     if spec.arrays is not None:
         out += ["| array | dtype | shape | rules |", "| --- | --- | --- | --- |"]
         for name, a in spec.arrays.items():
             shape = "(" + ", ".join(str(d) for d in a.shape) + ")"
-            out.append(f"| `{name}` | {a.dtype} | {shape} | {rules_text(a, PLACE)} |")
+            dtype = DTYPE_KINDS.get(a.dtype, a.dtype)
+            out.append(f"| `{name}` | {dtype} | {shape} | {_array_rules(a)} |")
         free = sorted(
             {d for a in spec.arrays.values() for d in a.shape if isinstance(d, str)}
             - set(pack.bindings)
@@ -80,11 +128,16 @@ def _file_section(file_id: str, spec: PackFile, pack: PackSpec, out: list[str]) 
         if free:
             names = ", ".join(f"`{s}`" for s in free)
             out += [f"Shape symbols {names} are read from the file and must agree within it.", ""]
-        out += ["Exactly these arrays; loaded with `allow_pickle=False` (no object arrays).", ""]
+        arrays = _unknown_keys(spec, "arrays")
+        out += [f"{arrays}; loaded with `allow_pickle=False` (no object arrays).", ""]
 
 
-def _rule_section(rule: Any, out: list[str]) -> None:
-    out += [f"### `{rule.id}`", "", rule.description, "", f"- Example: {rule.example}"]
+def _rule_section(rule: Any, pack: PackSpec, out: list[str]) -> None:
+    out += [f"### `{rule.id}` ({rule.severity})", "", rule.description, ""]
+    out.append(f"- Severity: {rule.severity}")
+    if rule.mirrors:
+        out.append("- Mirrors: " + ", ".join(mirror_link(pack, m) for m in rule.mirrors))
+    out.append(f"- Example: {rule.example}")
     if rule.each:
         out.append(f"- For each: `{rule.each}`")
     for name, expr in rule.let.items():
@@ -96,6 +149,7 @@ def _rule_section(rule: Any, out: list[str]) -> None:
 
 def render(pack: PackSpec, canon: CanonSpec, header: str) -> str:
     fmt = canon.CLI["VALIDATE_FLAG"]["FORMAT"]
+    strict = canon.CLI["VALIDATE_FLAG"]["STRICT"]
     json_fmt = canon.ENUM["REPORT_FORMAT"]["JSON"]
     out = [
         f"<!-- {header} -->",
@@ -112,9 +166,35 @@ def render(pack: PackSpec, canon: CanonSpec, header: str) -> str:
         "",
         "Exit 0 means DIR conforms. Exit 2 prints every violation, one line each: "
         "`FILE: RULE: found …, expected …`; add "
-        f"`{fmt} {json_fmt}` for one JSON object with the same list.",
+        f"`{fmt} {json_fmt}` for one JSON object with the same list and each "
+        "violation's severity.",
+        "",
+        f"A rule is an **{SEV.ERROR}** (the real consumer refuses the output or misbehaves "
+        f"on it) or a **{SEV.WARNING}** (legal for the consumer but suspect). Warnings are "
+        f"listed (`FILE: RULE: {SEV.WARNING}: found …`) and exit 0; `{strict}` makes them "
+        "fail too. A rule that reads a file which failed its own contract is skipped and "
+        "listed with the reason; every other rule still runs.",
+        "",
+        "Every file is resolved and must lie inside DIR and be a regular file (a symlink "
+        "out of DIR, a directory, FIFO or device is a violation naming it); JSON/YAML "
+        f"inputs above {canon.CONST['JSON_MAX_BYTES']} bytes are refused unread.",
         "",
     ]
+    if pack.upstream is not None:
+        up = pack.upstream
+        url = f"{GITHUB}/{up.repo}/tree/{up.commit}"
+        out += [
+            "## The real producer and consumer",
+            "",
+            f"The rules mirror [`{up.repo}` @ `{up.commit}`]({url}): each rule below names "
+            "the code it was read from. The producer's documented command "
+            f"(`{up.producer}`), whose output this pack accepts:",
+            "",
+            "```",
+            up.command,
+            "```",
+            "",
+        ]
     if pack.bindings:
         out += ["## Bindings (`--bind NAME=VALUE`)", ""]
         out += ["| name | type | meaning | example | default |", "| --- | --- | --- | --- | --- |"]
@@ -134,13 +214,14 @@ def render(pack: PackSpec, canon: CanonSpec, header: str) -> str:
     out += [
         "Rules are expressions over the files (by their names above), the bindings and the "
         "constants: `file.field`, `file[i].array.shape[k]`, `len`, `sha256(file)`, "
-        "`exists(file)`, `has(x)` (an optional value is there), `get(x, default)`. A rule "
-        "is skipped (and listed as such in the JSON report) when a file it reads already "
-        "failed its own contract.",
+        "`exists(file)`, `has(x)` (an optional value is there), `get(x, default)`; a JSON "
+        "null reads as `None`. A rule is skipped (listed with the reason in both reports) "
+        "only when a file it reads failed its own contract; every other rule still runs. "
+        "Each rule below gives its severity and the real code it mirrors.",
         "",
     ]
     for rule in pack.rules:
-        _rule_section(rule, out)
+        _rule_section(rule, pack, out)
     out += ["## Checks every file gets", "", "| check | meaning |", "| --- | --- |"]
     for key, text in FILE_CHECKS.items():
         out.append(f"| `{canon.ENUM['PACK_CHECK'][key]}` | {text} |")

@@ -20,14 +20,26 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canon import CANON
 from critspec.spec import rule_lang
-from critspec.spec.artifacts_spec import ArraySpec, FieldSpec
+from critspec.spec.artifacts_spec import FieldSpec, NpzDtype
 
 PF = CANON.ENUM.PACK_FORMAT
+SEV = CANON.ENUM.PACK_SEVERITY
+UNKNOWN = CANON.ENUM.PACK_UNKNOWN_KEYS
 PackFormat = Literal[PF.JSON, PF.YAML, PF.NPZ, PF.OPAQUE]
+Severity = Literal[SEV.ERROR, SEV.WARNING]
+UnknownKeys = Literal[UNKNOWN.ERROR, UNKNOWN.WARNING, UNKNOWN.ALLOWED]
 DOCUMENT_FORMATS = (PF.JSON, PF.YAML)
 INDEX_SLOT = "{i}"
 BindingType = Literal["integer", "number", "string"]
+# How a numbered family spells `{i}`: canonical 0, 1, ... (no leading zero), or any
+# digits read as an integer (a consumer that sorts `int(digits)`).
+IndexStyle = Literal["canonical", "digits"]
+# A pack array's dtype: an exact dtype, or a kind its consumer casts from.
+ArrayKind = Literal["numeric", "floating"]
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MIRROR_AT = "@"
 # The structural checks every pack file gets (CANON.ENUM.PACK_CHECK keys), as the docs say them.
 FILE_CHECKS = {
     "FILE_REQUIRED": "a required file, or a file a field names, is missing",
@@ -37,6 +49,9 @@ FILE_CHECKS = {
     "FILE_ARRAYS": "an NPZ array is missing, unexpected, or breaks dtype/shape/bounds",
     "FILE_COUNT": "a numbered family has fewer or more files than its count allows",
     "FILE_CONTIGUOUS": "a numbered family's indices are not 0, 1, ..., n-1",
+    "FILE_NOT_REGULAR": "a path names a directory, FIFO, device or other non-regular file",
+    "FILE_UNKNOWN_KEY": "a key or array the contract does not declare (severity: the file's "
+    "`unknown_keys`)",
 }
 
 
@@ -51,6 +66,42 @@ class PackBinding(_Strict):
     description: str
     example: int | float | str
     default: int | float | str | None = None
+
+
+class Upstream(_Strict):
+    """The real project a pack mirrors: its repository, the commit its rules were read
+    from, and the producer command whose output the pack must accept."""
+
+    repo: str
+    commit: str
+    producer: str
+    command: str
+
+    @model_validator(mode="after")
+    def _shape(self) -> Upstream:
+        if not _REPO.match(self.repo):
+            raise ValueError(f"upstream.repo {self.repo!r} must read owner/name")
+        if not _COMMIT.match(self.commit):
+            raise ValueError(f"upstream.commit {self.commit!r} must be a 40-hex commit")
+        return self
+
+
+def _mirrors(values: tuple[str, ...], where: str) -> None:
+    for value in values:
+        path, sep, commit = value.partition(MIRROR_AT)
+        if not path or (sep and not _COMMIT.match(commit)):
+            raise ValueError(f"{where}: mirrors {value!r} must read PATH or PATH@COMMIT")
+
+
+class PackArraySpec(_Strict):
+    """An NPZ array of a pack: dtype exact or a kind the consumer casts from, shape with
+    free symbols, and how non-finite values count (a consumer may load them)."""
+
+    dtype: NpzDtype | ArrayKind
+    shape: tuple[str | int, ...]
+    finite: Severity | None = SEV.ERROR
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 class CountSpec(_Strict):
@@ -76,9 +127,11 @@ class PackFile(_Strict):
     under: str | None = None
     count: CountSpec | None = None
     contiguous: bool = False
+    index: IndexStyle = "canonical"
     fields: dict[str, FieldSpec] | None = None
-    open: bool = False
-    arrays: dict[str, ArraySpec] | None = None
+    unknown_keys: UnknownKeys = UNKNOWN.ERROR
+    arrays: dict[str, PackArraySpec] | None = None
+    mirrors: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _shape(self) -> PackFile:
@@ -99,9 +152,15 @@ class PackFile(_Strict):
             raise ValueError(f"format {self.format}: `fields` exactly for {DOCUMENT_FORMATS}")
         if (self.arrays is not None) != (self.format == PF.NPZ):
             raise ValueError(f"format {self.format}: `arrays` exactly for {PF.NPZ}")
-        if self.open and self.fields is None:
-            raise ValueError("`open` only applies to a file with `fields`")
+        if self.unknown_keys != UNKNOWN.ERROR and self.format not in (*DOCUMENT_FORMATS, PF.NPZ):
+            raise ValueError("`unknown_keys` only applies to a file with `fields` or `arrays`")
+        _mirrors(self.mirrors, "file")
         return self
+
+    @property
+    def open(self) -> bool:
+        """Top-level keys the contract does not declare are accepted without a word."""
+        return self.unknown_keys == UNKNOWN.ALLOWED
 
     @property
     def reference(self) -> str | None:
@@ -117,7 +176,8 @@ class PackFile(_Strict):
         assert self.pattern is not None
         pattern = PurePosixPath(self.pattern)
         head, _, tail = pattern.name.partition(INDEX_SLOT)
-        regex = re.compile(f"^{re.escape(head)}(0|[1-9][0-9]*){re.escape(tail)}$")
+        digits = "[0-9]+" if self.index == "digits" else "0|[1-9][0-9]*"
+        regex = re.compile(f"^{re.escape(head)}({digits}){re.escape(tail)}$")
         return pattern.parent.as_posix(), regex
 
 
@@ -127,6 +187,8 @@ class PackRule(_Strict):
     id: str
     description: str
     example: str
+    severity: Severity = SEV.ERROR
+    mirrors: tuple[str, ...] = ()
     file: str | None = None
     each: str | None = None
     let: dict[str, str] = Field(default_factory=dict)
@@ -172,6 +234,7 @@ class PackSpec(_Strict):
     id: str
     title: str
     description: str
+    upstream: Upstream | None = None
     bindings: dict[str, PackBinding] = Field(default_factory=dict)
     constants: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, PackFile]
@@ -203,6 +266,9 @@ class PackSpec(_Strict):
             raise ValueError("rule ids must be unique")
         for rule in self.rules:
             self._check_rule(rule)
+            _mirrors(rule.mirrors, f"rule {rule.id}")
+            if self.upstream is not None and not rule.mirrors:
+                raise ValueError(f"rule {rule.id}: name the upstream code it mirrors (`mirrors`)")
         return self
 
     def _check_reference(self, file_id: str, spec: PackFile, earlier: list[str]) -> None:

@@ -15,13 +15,42 @@ raises `Absent`; `has(x)` and `get(x, default)` are the only forms that catch it
 from __future__ import annotations
 
 import ast
+import hashlib
 import math
 import operator
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from canon import CANON
+
+
+def _range(*args: int) -> list[int]:
+    """range() as a list, refused above CANON.CONST.RULE_RANGE_MAX items: a length read
+    from an input must never size memory (compare listed indices with set arithmetic)."""
+    r = range(*args)
+    if len(r) > CANON.CONST.RULE_RANGE_MAX:
+        raise ValueError(
+            f"range of {len(r)} items is above {CANON.CONST.RULE_RANGE_MAX}; not built"
+        )
+    return list(r)
+
+
+def _number(cast: Callable[[Any], Any], value: Any) -> Any:
+    # bool is an int in Python; a JSON true is not a number to the consumers packs mirror.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"{cast.__name__}() of a {type(value).__name__}")
+    return cast(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise TypeError(f"str() of a {type(value).__name__}")
+    return str(value)
+
 
 # Functions a rule may call; each takes positional arguments only.
 PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -31,13 +60,23 @@ PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "max": max,
     "sum": sum,
     "sorted": lambda xs: sorted(xs),
-    "range": lambda *a: list(range(*a)),
+    "range": _range,
     "keys": lambda d: sorted(_as_mapping(d)),
     "column": lambda rows, key: [_item(r, key) for r in rows],
     "first": lambda rows, key, value: _first(rows, key, value),
     "overlap": lambda a, b: sorted(set(a) & set(b)),
+    # Items of a that are not in b (set arithmetic; nothing sized by a value in the data).
+    "difference": lambda a, b: sorted(set(a) - set(b)),
+    "duplicates": lambda xs: sorted(k for k, n in Counter(xs).items() if n > 1),
     "missing": lambda obj, names: sorted(n for n in names if n not in _as_mapping(obj)),
     "close": lambda a, b, rtol: math.isclose(a, b, rel_tol=rtol, abs_tol=0.0),
+    "sqrt": lambda x: math.sqrt(_number(float, x)),
+    # Python's own spellings, as the consumers format values into strings they hash.
+    "int": lambda x: _number(int, x),
+    "float": lambda x: _number(float, x),
+    "str": _text,
+    "lower": lambda s: _as_str(s).lower(),
+    "sha256_text": lambda s: hashlib.sha256(_as_str(s).encode("utf-8")).hexdigest(),
 }
 FILE_FUNCTIONS = ("exists", "sha256", "path", "file")
 SPECIAL_FORMS = ("has", "get")
@@ -102,12 +141,19 @@ class Expr:
 
 @dataclass(frozen=True)
 class Doc:
-    """A pack file that is present: its path in the pack directory and its content."""
+    """A pack file that is present: its path in the pack directory and its content.
+
+    `digest` computes the file's sha256 when a rule asks for it (an opaque model file
+    is not read otherwise)."""
 
     file_id: str
     path: str
-    sha256: str
+    digest: Callable[[], str] = field(repr=False, compare=False)
     content: Any
+
+    @property
+    def sha256(self) -> str:
+        return self.digest()
 
 
 @dataclass(frozen=True)
@@ -145,6 +191,12 @@ def parse_each(source: str) -> tuple[str, Expr]:
     if not sep or not name.isidentifier():
         raise ValueError(f"`each` must read `NAME in EXPR`: {source!r}")
     return name, parse(rest)
+
+
+def _as_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 def _as_mapping(value: Any) -> Mapping[str, Any]:

@@ -75,9 +75,23 @@ def check_depth(obj: Any, label: str, error: type[CritspecError] = ContractError
     return obj
 
 
-def _json_text(text: str, label: str) -> Any:
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refusing a repeated key (json keeps the last one silently; issue 19)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _json_text(text: str, label: str, nonfinite: bool = False) -> Any:
+    """The JSON value of `text`; NaN/Infinity only with `nonfinite` (Python's json reads
+    them, so a pack mirroring a Python consumer must too), duplicate keys never."""
+    constant = float if nonfinite else _reject_constant
     try:
-        return check_depth(json.loads(text, parse_constant=_reject_constant), label)
+        parsed = json.loads(text, parse_constant=constant, object_pairs_hook=_unique_keys)
+        return check_depth(parsed, label)
     except RecursionError:
         raise ContractError(_too_deep(label)) from None
     except ValueError as exc:
@@ -91,8 +105,8 @@ def read_text(path: Path, error: type[CritspecError] = ContractError) -> str:
         raise error(f"{path}: not UTF-8 text (byte {exc.start}); is it a binary file?") from None
 
 
-def read_json(path: Path) -> Any:
-    return _json_text(read_text(path), str(path))
+def read_json(path: Path, nonfinite: bool = False) -> Any:
+    return _json_text(read_text(path), str(path), nonfinite)
 
 
 def read_jsonl(path: Path) -> list[Any]:
@@ -324,15 +338,26 @@ def parquet_table(columns: Mapping[str, Any], types: Mapping[str, str], path: Pa
     )
 
 
+def parquet_rows(path: Path) -> int:
+    """The row count a Parquet footer declares, read without decoding any column; a
+    duplicate column name (which name lookups cannot tell apart) is refused here."""
+    try:
+        meta = pq.read_metadata(path)
+        names = meta.schema.to_arrow_schema().names
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. a non-UTF-8 name
+        raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ContractError(
+            f"{path}: duplicate column name {duplicates[0]!r}; each column must be unique"
+        )
+    return int(meta.num_rows)
+
+
 def read_parquet(path: Path) -> pa.Table:
     """The table, refusing duplicate column names (which name lookups cannot tell apart)."""
+    parquet_rows(path)
     try:
-        names = pq.read_schema(path).names
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ContractError(
-                f"{path}: duplicate column name {duplicates[0]!r}; each column must be unique"
-            )
         return pq.read_table(path)
     except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # e.g. a non-UTF-8 name
         raise ContractError(f"{path}: not a valid Parquet file ({_one_line(exc)})") from None

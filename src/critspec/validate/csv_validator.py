@@ -11,10 +11,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from canon import CANON
 from critspec.errors import ContractError
 from critspec.store.writers import ARROW_TYPES
 from critspec.validate.bindings import Bindings
-from critspec.validate.parquet_validator import check_column, check_coverage, check_row_key
+from critspec.validate.parquet_validator import (
+    check_column,
+    check_coverage,
+    check_row_count,
+    check_row_key,
+)
 
 FLOAT_TYPES = {"float64", "float32"}
 
@@ -63,7 +69,14 @@ def read_table(path: Path, cols: list[dict[str, Any]]) -> pa.Table:
 
 
 def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> None:
+    size = path.stat().st_size
+    if size > CANON.CONST.CSV_MAX_BYTES:
+        raise ContractError(
+            f"{path}: {size} bytes, above the CSV bound of {CANON.CONST.CSV_MAX_BYTES} bytes "
+            f"(contract {cid}); refusing to parse it"
+        )
     table = read_table(path, contract["columns"])
+    check_row_count(path, table.num_rows, contract, b, cid)
     for spec in contract["columns"]:
         check_column(path, table.column(spec["name"]), spec)
     if contract["row_key"]:

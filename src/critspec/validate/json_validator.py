@@ -47,12 +47,20 @@ def validate_document(schema: dict[str, Any], data: Any, b: Bindings, cid: str, 
         raise ContractError(f"{label}: {exc}") from None
 
 
-def load_document(path: Path, fmt: str) -> list[Any]:
+def load_document(path: Path, fmt: str, nonfinite: bool = False) -> list[Any]:
+    """The document(s) of a JSON/JSONL/YAML input, refused unread above
+    CANON.CONST.JSON_MAX_BYTES (parsing cost grows with the bytes; issue 19)."""
+    size = path.stat().st_size
+    if size > CANON.CONST.JSON_MAX_BYTES:
+        raise ContractError(
+            f"{path}: {size} bytes, above the {fmt} input bound of "
+            f"{CANON.CONST.JSON_MAX_BYTES} bytes; refusing to parse it"
+        )
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.JSONL:
         return read_jsonl(path)
     if fmt == CANON.ENUM.ARTIFACT_FORMAT.YAML:
         return [read_yaml(path)]
-    return [read_json(path)]
+    return [read_json(path, nonfinite)]
 
 
 def validate(path: Path, schema: dict[str, Any], fmt: str, b: Bindings, cid: str) -> None:

@@ -9,14 +9,16 @@ text (string, large_string, string_view, and dictionary-encoded strings, as pand
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from canon import CANON
 from critspec.errors import ContractError
-from critspec.store.writers import ARROW_TYPES, read_parquet
+from critspec.store.writers import ARROW_TYPES, parquet_rows, read_parquet
 from critspec.validate import bindings as bind
 from critspec.validate.bindings import Bindings
 
@@ -24,7 +26,38 @@ from critspec.validate.bindings import Bindings
 KEY_FLOAT_RTOL = 4 * np.finfo(np.float64).eps
 
 
+def max_rows(contract: dict[str, Any], b: Bindings, cid: str) -> int:
+    """The most rows a table of this contract can hold: when its unique row key is exactly
+    its coverage columns, the product of the bound lists' lengths; else PARQUET_MAX_ROWS."""
+    cap = CANON.CONST.PARQUET_MAX_ROWS
+    coverage = contract["coverage"]
+    if coverage and set(contract["row_key"]) == set(coverage):
+        # Coverage needs its lists bound anyway: say so before reading any row.
+        lists = [list(bind.need(b, lst, cid)) for lst in coverage.values()]
+        return min(cap, math.prod(len(v) for v in lists))
+    return cap
+
+
+def check_row_count(
+    path: Path, n_rows: int, contract: dict[str, Any], b: Bindings, cid: str
+) -> None:
+    cap = max_rows(contract, b, cid)
+    if n_rows > cap:
+        raise ContractError(
+            f"{path}: {n_rows} rows, above the {cap} this contract allows (contract {cid}); "
+            "refusing to read them"
+        )
+
+
 def validate(path: Path, contract: dict[str, Any], b: Bindings, cid: str) -> None:
+    size = path.stat().st_size
+    if size > CANON.CONST.PARQUET_MAX_BYTES:
+        raise ContractError(
+            f"{path}: {size} bytes, above the Parquet bound of "
+            f"{CANON.CONST.PARQUET_MAX_BYTES} bytes (contract {cid})"
+        )
+    # The row count comes from the footer, before any column is decoded (issue 19).
+    check_row_count(path, parquet_rows(path), contract, b, cid)
     table = read_parquet(path)
     try:
         _validate_table(path, table, contract, b, cid)
