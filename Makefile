@@ -2,7 +2,10 @@
 # Both create .venv and install critspec into it on first use.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CANON_CMD = PATH="$(abspath $(VENV))/bin:$$PATH" sh -c "$$($(PY) -c 'from canon import CANON; print(CANON.CLI.$(1))')"
+# A CANON.CLI command string, looked up when its recipe runs (after `setup`), echoed as the
+# command it is and run with the venv first on PATH.
+CANON_STR = $(shell $(PY) -c 'from canon import CANON; print(CANON.CLI.$(1))')
+CANON_CMD = @cmd='$(call CANON_STR,$(1))'; echo "$$cmd"; PATH="$(abspath $(VENV))/bin:$$PATH" $$cmd
 
 .PHONY: setup run run-real real test bench lint generate
 

@@ -56,6 +56,7 @@ from critspec.select.gstar import select_gstar
 from critspec.spec.load import project_spec
 from critspec.store.logs import PhaseLog
 from critspec.store.run_store import RunBuilder
+from runners.phase2_select_gstar import b_tot_by_gain
 from runners.phase3_extract_rasters import condition_table, rate_rows
 from runners.phase4_run_nulls import null_condition_table
 from runners.phase5_analyze import write_outputs
@@ -148,15 +149,20 @@ def main() -> None:
         null_A = np.concatenate([perm, shift, p4.result.A], axis=0)
 
         # Phase 5 inputs, as Phases 2-4 write them.
+        metrics = metrics_frame(grid)
         choices = select_gstar(
-            metrics_frame(grid),
+            metrics,
             tie_tol_abs=CANON.CONST.GSTAR_TIE_TOL_ABS,
             gain_baseline=CANON.CONST.GAIN_BASELINE,
         )
         gstar = {(c.spike_def_id, c.target_rate): c.gstar for c in choices}
         gstar_doc = {
             "tie_tol_abs": CANON.CONST.GSTAR_TIE_TOL_ABS,
-            "conditions": [c.to_json() for c in choices],
+            "gains": list(gains),
+            "conditions": [
+                {**c.to_json(), "b_tot_by_gain": b_tot_by_gain(metrics, c, list(gains))}
+                for c in choices
+            ],
         }
         print(f"gstar {dict(sorted((f'{sd}@{r:g}', g) for (sd, r), g in gstar.items()))}")
         conditions = condition_table(conds, CANON.CONST.GAIN_BASELINE, gstar)

@@ -45,6 +45,9 @@ class CANON:
             PHASE5_ANALYZE = 'phase5-analyze'
             RUN_ALL = 'run-all'
             GC = 'gc'
+            RUNS = 'runs'
+            SHOW = 'show'
+            INIT = 'init'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -61,7 +64,7 @@ class CANON:
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
-        TEST = 'python -m pytest tests acceptance -n auto'
+        TEST = 'python -m pytest tests acceptance -n auto -rs'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
             PACK = '--pack'
@@ -201,6 +204,7 @@ class CANON:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
             SMOLLM2 = 'smollm2_real'
+            CUSTOM = 'custom'
         class PACK_ID:
             BAM_CODEC = 'bam_codec'
             STAGE1_BUNDLE = 'stage1_bundle'
@@ -469,6 +473,16 @@ class CANON:
             GSTAR_SELECTION = ('gstar_selection.png', 'gstar_selection.pdf')
             CHI_OVER_G = ('chi_over_g.png', 'chi_over_g.pdf')
             CRACKLING_GAMMA = ('crackling_gamma.png', 'crackling_gamma.pdf')
+        class DISPLAY:
+            class SPIKE_DEF:
+                ONE_SIDED_POS = 'one-sided spikes (z > tau)'
+                TWO_SIDED_ABS = 'two-sided spikes (|z| > tau)'
+            class FIT_REASON:
+                TOO_FEW_AVALANCHES = 'too few avalanches to fit'
+                TOO_FEW_TAIL_SAMPLES = 'too few samples in the tail'
+                TOO_FEW_DURATION_POINTS = 'too few distinct durations for the size-duration fit'
+                DEGENERATE_SAMPLE = 'too few distinct values to fit (degenerate sample)'
+                FIT_FAILED = 'the fit did not converge'
         class NULL_SUFFIX:
             TIME_PERM = 'perm'
             CIRCULAR_SHIFT = 'shift'

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from canon import CANON
 from critspec.data.tokenizer import tokenizer_sha256
@@ -20,6 +19,7 @@ from critspec.models.forward import make_forward_fn
 from critspec.models.from_config import load_entry
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
+from critspec.progress import GainProgress
 from critspec.store.run_store import SealedRun
 
 
@@ -78,12 +78,14 @@ def check_calibration_slice(
 
 @contextmanager
 def gain_progress(ctx: PhaseContext, n_gains: int, desc: str) -> Iterator[Callable[[dict], None]]:
-    """An on_progress callback: one log event and one tick of a terminal bar per gain."""
-    bar = tqdm(total=n_gains, desc=desc, unit="gain", disable=None, leave=False)
+    """An on_progress callback: one log event per gain, and on stderr a bar (terminal) or
+    a line with the elapsed time (critspec.progress)."""
+    role = f" [{ctx.model_role}]" if ctx.model_role else ""
+    bar = GainProgress(n_gains, f"{ctx.inv.phase.id}{role} {desc}")
 
     def progress(info: dict) -> None:
         ctx.run.log.event(CANON.ENUM.LOG_EVENT.PROGRESS, info)
-        bar.update()
+        bar.tick(info)
 
     try:
         yield progress

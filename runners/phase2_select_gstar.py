@@ -4,16 +4,41 @@ whose b_tot is closest to one, with the tie rules, from a gain-grid run's metric
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 
 from canon import CANON
 from critspec.errors import CheckFailed
 from critspec.orchestrate import PhaseContext
-from critspec.select.gstar import check_complete, refuse_method, select_gstar
+from critspec.select.gstar import (
+    B_TOT,
+    FLOAT_KEY_ATOL,
+    GstarChoice,
+    check_complete,
+    refuse_method,
+    select_gstar,
+)
 from critspec.store.hashing import sha256_file
 
 METRICS = "metrics"
 KEY_COLUMNS = ("spike_def_id", "target_rate", "g")
+
+
+def b_tot_by_gain(table: pd.DataFrame, choice: GstarChoice, gains: list[float]) -> list:
+    """The condition's b_tot at every configured gain, in grid order (None for NaN): what
+    the selection read, recorded so the gstar figure can show it (spec/04_GAIN_AND_GSTAR.md)."""
+    rows = table[
+        (table["spike_def_id"] == choice.spike_def_id)
+        & (np.abs(table["target_rate"] - choice.target_rate) <= FLOAT_KEY_ATOL)
+    ]
+    g = rows["g"].to_numpy(dtype=np.float64)
+    b = rows[B_TOT].to_numpy(dtype=np.float64)
+    out = []
+    for gain in gains:
+        [at] = np.flatnonzero(np.abs(g - gain) <= FLOAT_KEY_ATOL)
+        out.append(float(b[at]) if np.isfinite(b[at]) else None)
+    return out
 
 
 def run(ctx: PhaseContext) -> None:
@@ -56,7 +81,10 @@ def run(ctx: PhaseContext) -> None:
             "gain_baseline": cal.gain_baseline,
             "gains": list(grid.gains),
             "metrics_sha256": sha256_file(path),
-            "conditions": [c.to_json() for c in choices],
+            "conditions": [
+                {**c.to_json(), "b_tot_by_gain": b_tot_by_gain(table, c, grid.gains)}
+                for c in choices
+            ],
         },
     )
     ctx.run.summary.update(

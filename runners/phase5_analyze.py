@@ -29,6 +29,7 @@ from critspec.figures import (
     rate_match,
     save_figure,
 )
+from critspec.figures.render import FigureHeading, spike_def_name
 from critspec.orchestrate import PhaseContext
 from critspec.store.run_store import RunBuilder
 from critspec.store.writers import read_json, read_npz, read_parquet
@@ -79,8 +80,20 @@ def run(ctx: PhaseContext) -> None:
         rasters["seq_id"],
         params,
     )
+    heading = FigureHeading(
+        model=str(ctx.run.model["model_id"]),
+        model_role=str(ctx.model_role),
+        profile=str(cfg.profile),
+    )
     write_outputs(
-        ctx.run, tables, rasters, conditions, rates, gstar_doc, an.cc_max_components_per_seq
+        ctx.run,
+        tables,
+        rasters,
+        conditions,
+        rates,
+        gstar_doc,
+        an.cc_max_components_per_seq,
+        heading,
     )
 
 
@@ -92,6 +105,7 @@ def write_outputs(
     rates: pd.DataFrame,
     gstar_doc: dict,
     cc_max: int,
+    heading: FigureHeading | None = None,
 ) -> None:
     """Everything Phase 5 writes after `analyze` (also timed by bench/phase3_phase5.py):
     the fit and component logs, the avalanches and the tables (Parquet and CSV), the
@@ -112,7 +126,9 @@ def write_outputs(
     run.write_table("identifiability", "identifiability_csv", tables.identifiability)
     run.write_table("crackling", "crackling_csv", tables.crackling)
     run.write_table("tail_fits", "tail_fits_csv", tables.tail_fits)
-    write_figures(run, tables, rasters, conditions, rates, gstar_doc)
+    figures = build_figures(tables, rasters, conditions, rates, gstar_doc, heading)
+    for contract_id, figure in figures.items():
+        run.write_figure(contract_id, figure, save_figure)
     run.summary.update(run_summary(tables))
 
 
@@ -141,14 +157,16 @@ def largest_avalanche(tables: AnalysisTables, cond_id: int) -> pd.Series | None:
     return rows.loc[rows["size"].idxmax()]
 
 
-def write_figures(
-    run: RunBuilder,
+def build_figures(
     tables: AnalysisTables,
     rasters: dict[str, np.ndarray],
     conditions: pd.DataFrame,
     rates: pd.DataFrame,
     gstar_doc: dict,
-) -> None:
+    heading: FigureHeading | None,
+) -> dict:
+    """Every Phase 5 figure by contract id, each titled with `heading` (model, role,
+    profile); the gstar figure draws the calibration-slice b_tot recorded in gstar_doc."""
     summary = tables.summary
     # The raster example: the first condition at its gstar, the window holding its
     # largest avalanche.
@@ -168,24 +186,21 @@ def write_figures(
             int(big["t_min"] + big["duration"] - 1),
         )
     title = (
-        f"{cond['spike_def_id']} r={cond['target_rate']:g} g={cond['g']:g} "
+        f"{spike_def_name(cond['spike_def_id'])}, r={cond['target_rate']:g}, g={cond['g']:g} "
         f"(gstar), window {int(seq_ids[n])}"
     )
     suffixes = [getattr(CANON.OUTPUT.NULL_SUFFIX, k) for k in _null_keys()]
-    gstar_rows = pd.DataFrame(gstar_doc["conditions"])
-    figures = {
-        "fig_raster_example": raster_example(rasters["A"][cid, n], box, title),
+    return {
+        "fig_raster_example": raster_example(rasters["A"][cid, n], box, title, heading),
         "fig_rate_match": rate_match(
-            rates[["cond_id", "layer", "r_star", "achieved_rate"]], conditions
+            rates[["cond_id", "layer", "r_star", "achieved_rate"]], conditions, heading
         ),
-        "fig_b_curves": b_curves(summary),
-        "fig_delta_b_nulls": delta_b_nulls(summary, suffixes),
-        "fig_gstar_selection": gstar_selection(summary, gstar_rows, gstar_doc["tie_tol_abs"]),
-        "fig_chi_over_g": chi_over_g(summary),
-        "fig_crackling_gamma": crackling_gamma(tables.crackling),
+        "fig_b_curves": b_curves(summary, heading),
+        "fig_delta_b_nulls": delta_b_nulls(summary, suffixes, heading),
+        "fig_gstar_selection": gstar_selection(summary, gstar_doc, heading),
+        "fig_chi_over_g": chi_over_g(summary, heading),
+        "fig_crackling_gamma": crackling_gamma(tables.crackling, heading),
     }
-    for contract_id, figure in figures.items():
-        run.write_figure(contract_id, figure, save_figure)
 
 
 def _null_keys() -> list[str]:

@@ -97,6 +97,29 @@ def gstar_rows(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+CAL_SHIFT = -0.35
+
+
+def gstar_doc(summary: pd.DataFrame, nan_at: list[int] | None = None) -> dict:
+    """A gstar artifact for the summary's panels: gstar and ties as gstar_rows, and a
+    calibration-slice b_tot of held-out b_tot + CAL_SHIFT (so the two curves differ), with
+    None (JSON null) at the rows `nan_at`."""
+    conditions = []
+    for row in gstar_rows(summary).to_dict("records"):
+        group = summary[
+            (summary["spike_def_id"] == row["spike_def_id"])
+            & (summary["target_rate"] == row["target_rate"])
+        ].sort_values("g")
+        b = [float(v) + CAL_SHIFT for v in group[B_TOT]]
+        b = [None if (i in (nan_at or []) or np.isnan(v)) else v for i, v in enumerate(b)]
+        conditions.append({**row, "b_tot_by_gain": b})
+    return {
+        "tie_tol_abs": CANON.CONST.GSTAR_TIE_TOL_ABS,
+        "gains": list(GAINS),
+        "conditions": conditions,
+    }
+
+
 def crackling_table(
     nan_at: dict[str, list[int]] | None = None,
     spike_def_ids: list[str] = SPIKE_DEF_IDS,
@@ -177,9 +200,7 @@ def all_figures(
         "RATE_MATCH": figures.rate_match(raster_rates, conditions),
         "B_CURVES": figures.b_curves(summary),
         "DELTA_B_NULLS": figures.delta_b_nulls(summary, SUFFIXES),
-        "GSTAR_SELECTION": figures.gstar_selection(
-            summary, gstar_rows(summary), CANON.CONST.GSTAR_TIE_TOL_ABS
-        ),
+        "GSTAR_SELECTION": figures.gstar_selection(summary, gstar_doc(summary)),
         "CHI_OVER_G": figures.chi_over_g(summary),
         "CRACKLING_GAMMA": figures.crackling_gamma(
             crackling_table(nan_at={"gamma_fit": [4]}, spike_def_ids=spike_def_ids, rates=rates)

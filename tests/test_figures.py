@@ -17,7 +17,8 @@ from matplotlib.patches import Rectangle
 from canon import CANON
 from critspec import figures
 from critspec.errors import ContractError
-from critspec.figures.render import NO_DATA
+from critspec.figures.render import NO_DATA, FigureHeading
+from critspec.figures.summary import CALIBRATION_LABEL, HELD_OUT_LABEL
 from tests import figure_tables as ft
 
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
@@ -30,8 +31,15 @@ def _panel(fig, title: str):
     return hits[0]
 
 
+# Panel titles name spike definitions by their CANON display names (an independent map).
+DISPLAY = {
+    getattr(CANON.ENUM.SPIKE_DEF_ID, key): getattr(CANON.OUTPUT.DISPLAY.SPIKE_DEF, key)
+    for key in ("ONE_SIDED_POS", "TWO_SIDED_ABS")
+}
+
+
 def _title(sd: str, r: float) -> str:
-    return f"{sd}, r={r:g}"
+    return f"{DISPLAY[sd]}, r={r:g}"
 
 
 def _line(ax, label: str) -> Line2D:
@@ -45,7 +53,14 @@ def _lines(ax, label: str) -> list[Line2D]:
 
 
 def _texts(ax) -> list[str]:
-    return [t.get_text() for t in ax.texts]
+    """Each text's first line without its colon: "no data" for "no data:\n<why>"."""
+    return [t.get_text().split(":\n")[0] for t in ax.texts]
+
+
+def _why(ax) -> str:
+    """The reason under a panel's "no data"."""
+    [text] = [t.get_text() for t in ax.texts if t.get_text().startswith(NO_DATA)]
+    return text.split(":\n", 1)[1]
 
 
 def _band_vertices(band: PolyCollection) -> tuple[int, set[tuple[float, float]]]:
@@ -127,33 +142,66 @@ def test_chi_over_g():
         _check_line_and_band(ax, "chi", 0, group["g"].to_numpy(), *_cols(group, "chi"))
 
 
-def test_gstar_selection_dev_gstar_ties_and_threshold():
+def test_gstar_selection_draws_the_calibration_data_gstar_was_chosen_on():
+    """The selection's own data (b_tot_by_gain of the gstar artifact) is the labelled main
+    curve; the held-out summary curve is drawn beside it under its own label; ties and
+    the tie threshold belong to the calibration curve (issue 18, item 2)."""
     summary = ft.summary_table(nan_at={B_TOT: [0]})
-    rows = ft.gstar_rows(summary)
-    fig = figures.gstar_selection(summary, rows, TOL)
+    doc = ft.gstar_doc(summary, nan_at=[1])
+    fig = figures.gstar_selection(summary, doc)
+    by_key = {(c["spike_def_id"], c["target_rate"]): c for c in doc["conditions"]}
     for (sd, r), group in summary.groupby(["spike_def_id", "target_rate"]):
         ax = _panel(fig, _title(sd, r))
-        g = group["g"].to_numpy()
-        dev = [abs(b - 1.0) for b in group[B_TOT]]  # direct, NaN stays NaN
-        line = _line(ax, f"|{B_TOT} - 1|")
-        np.testing.assert_array_equal(line.get_xdata(), g)
-        np.testing.assert_allclose(line.get_ydata(), dev, rtol=0, atol=1e-15)
+        cal = [abs(b - 1.0) if b is not None else np.nan for b in by_key[(sd, r)]["b_tot_by_gain"]]
+        held = [abs(b - 1.0) for b in group[B_TOT]]  # direct, NaN stays NaN
+        assert np.isnan(cal[1])  # the planted null draws as a gap
+        line = _line(ax, CALIBRATION_LABEL)
+        np.testing.assert_array_equal(line.get_xdata(), ft.GAINS)
+        np.testing.assert_allclose(line.get_ydata(), cal, rtol=0, atol=1e-15)
+        held_line = _line(ax, HELD_OUT_LABEL)
+        np.testing.assert_array_equal(held_line.get_xdata(), group["g"].to_numpy())
+        np.testing.assert_allclose(held_line.get_ydata(), held, rtol=0, atol=1e-15)
+        assert not np.allclose(np.nan_to_num(cal), np.nan_to_num(held))
         gstar = ft.GAINS[ft.GSTAR_INDEX]
         assert list(_line(ax, "gstar").get_xdata()) == [gstar, gstar]
         tied = _line(ax, "tied")
         tied_gains = [gstar, ft.GAINS[ft.GSTAR_INDEX + 1]]
         assert list(tied.get_xdata()) == tied_gains
-        expected_y = [dev[ft.GAINS.index(x)] for x in tied_gains]
+        expected_y = [cal[ft.GAINS.index(x)] for x in tied_gains]
         np.testing.assert_allclose(tied.get_ydata(), expected_y, rtol=0, atol=1e-15)
-        threshold = _line(ax, "tie threshold").get_ydata()
-        assert list(threshold) == pytest.approx([np.nanmin(dev) + TOL] * 2, abs=1e-15)
+        threshold = _line(ax, "tie threshold (calibration)").get_ydata()
+        assert list(threshold) == pytest.approx([np.nanmin(cal) + TOL] * 2, abs=1e-15)
+
+
+def test_gstar_selection_needs_the_calibration_curve():
+    summary = ft.summary_table()
+    doc = ft.gstar_doc(summary)
+    del doc["conditions"][0]["b_tot_by_gain"]
+    with pytest.raises(ContractError, match="b_tot_by_gain"):
+        figures.gstar_selection(summary, doc)
+
+
+def test_gstar_line_at_the_grid_edge_is_inside_the_frame():
+    summary = ft.summary_table()
+    doc = ft.gstar_doc(summary)
+    for cond in doc["conditions"]:
+        cond["gstar"], cond["tied_gains"] = ft.GAINS[-1], [ft.GAINS[-1]]
+    fig = figures.gstar_selection(summary, doc)
+    span = ft.GAINS[-1] - ft.GAINS[0]
+    for ax in (a for a in fig.axes if a.get_title()):
+        lo, hi = ax.get_xlim()
+        assert hi - ft.GAINS[-1] >= 0.05 * span and ft.GAINS[0] - lo >= 0.05 * span
+    for build in (figures.b_curves, figures.chi_over_g):
+        for ax in (a for a in build(summary).axes if a.get_title()):
+            assert ax.get_xlim()[1] - ft.GAINS[-1] >= 0.05 * span
 
 
 def test_gstar_selection_needs_a_gstar_row_per_panel():
     summary = ft.summary_table()
-    rows = ft.gstar_rows(summary).iloc[1:]
+    doc = ft.gstar_doc(summary)
+    doc["conditions"] = doc["conditions"][1:]
     with pytest.raises(ContractError, match="no gstar row"):
-        figures.gstar_selection(summary, rows, TOL)
+        figures.gstar_selection(summary, doc)
 
 
 def test_crackling_gamma_per_adjacency():
@@ -179,7 +227,7 @@ def test_rate_match_points_per_layer_and_identity():
     fig = figures.rate_match(rates, conditions)
     sd_of = dict(zip(conditions["cond_id"], conditions["spike_def_id"], strict=True))
     for sd in ft.SPIKE_DEF_IDS:
-        ax = _panel(fig, sd)
+        ax = _panel(fig, DISPLAY[sd])
         mine = rates[[sd_of[c] == sd for c in rates["cond_id"]]]
         for layer in range(ft.N_LAYERS):
             rows = mine[mine["layer"] == layer].sort_values("cond_id")
@@ -245,7 +293,7 @@ def test_all_nan_panels_say_no_data_and_nothing_crashes():
         "b": figures.b_curves(summary),
         "d": figures.delta_b_nulls(summary, ft.SUFFIXES),
         "c": figures.chi_over_g(summary),
-        "s": figures.gstar_selection(summary, ft.gstar_rows(summary), TOL),
+        "s": figures.gstar_selection(summary, ft.gstar_doc(summary)),
         "k": figures.crackling_gamma(crackling),
     }
     title0 = _title(ft.SPIKE_DEF_IDS[0], ft.RATES[0])
@@ -275,3 +323,62 @@ def test_missing_column_is_a_contract_error():
         figures.chi_over_g(summary)
     with pytest.raises(ContractError, match="lacks column 'gamma_pred'"):
         figures.crackling_gamma(ft.crackling_table().drop(columns=["gamma_pred"]))
+
+
+def test_every_figure_title_names_model_role_and_profile():
+    role = CANON.ENUM.MODEL_ROLE.BASE
+    heading = FigureHeading(model="my-model-7b", model_role=role, profile="my_profile")
+    summary = ft.summary_table()
+    rates, conditions = ft.rate_tables()
+    A, box = ft.raster_seq()
+    built = [
+        figures.raster_example(A, box, "sequence 0", heading),
+        figures.rate_match(rates, conditions, heading),
+        figures.b_curves(summary, heading),
+        figures.delta_b_nulls(summary, ft.SUFFIXES, heading),
+        figures.gstar_selection(summary, ft.gstar_doc(summary), heading),
+        figures.chi_over_g(summary, heading),
+        figures.crackling_gamma(ft.crackling_table(), heading),
+    ]
+    for fig in built:
+        title = fig.get_suptitle()
+        assert all(word in title for word in ("my-model-7b", role, "my_profile")), title
+    # No panel shows a spike definition's internal id.
+    for fig in built:
+        for ax in fig.axes:
+            assert not any(sd in ax.get_title() for sd in DISPLAY), ax.get_title()
+
+
+def test_raster_box_has_a_legend_and_the_colorbar_integer_ticks():
+    A, box = ft.raster_seq()
+    fig = figures.raster_example(A, box, "sequence 7")
+    fig.canvas.draw()
+    ax = _panel(fig, "sequence 7")
+    [legend] = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "largest avalanche (layers 1-2, tokens 5-11)"
+    ]
+    [colorbar_ax] = [a for a in fig.axes if a is not ax]
+    ticks = [t for t in colorbar_ax.get_yticks() if 0 <= t <= A.max()]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_crackling_panels_without_fits_say_why_in_words():
+    crackling = ft.crackling_table()
+    for name in ("gamma_fit", "gamma_pred"):
+        crackling[name] = np.nan
+    reasons = [CANON.ENUM.FIT_REASON.TOO_FEW_AVALANCHES, CANON.ENUM.FIT_REASON.DEGENERATE_SAMPLE]
+    # Two thirds of the rows lack avalanches, the rest are degenerate: the commoner first.
+    crackling["reason"] = [reasons[int(i % 3 == 2)] for i in range(len(crackling))]
+    fig = figures.crackling_gamma(crackling)
+    words = (
+        CANON.OUTPUT.DISPLAY.FIT_REASON.TOO_FEW_AVALANCHES,
+        CANON.OUTPUT.DISPLAY.FIT_REASON.DEGENERATE_SAMPLE,
+    )
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert panels
+    for ax in panels:
+        why = _why(ax)
+        assert why.startswith(words[0]) or why.startswith(words[1]), why
+        assert not list(ax.get_yticks()), "an empty panel has no tick scale"
+    assert any(_why(ax) == f"{words[0]}; {words[1]}" for ax in panels)

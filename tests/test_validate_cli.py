@@ -201,6 +201,7 @@ def gstar_doc() -> dict:
                 "tied_gains": [GAINS[0]],
                 "decided_by": CANON.ENUM.GSTAR_DECIDED_BY.UNIQUE_MIN,
                 "n_nan_excluded": 0,
+                "b_tot_by_gain": [0.75, *([None] * (len(GAINS) - 1))],
             }
         ],
     }

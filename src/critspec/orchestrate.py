@@ -39,6 +39,7 @@ class Options:
     dry_run: bool = False
     from_run: str | None = None
     metrics: Path | None = None
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def settle(options: Options, phase_key: str, check_roles: bool = True) -> Invoca
     False: run-all skips such a phase with a line instead)."""
     spec = project_spec()
     phase = spec.phases.by_key(phase_key)
-    config = load_config(options.config)  # before torch is imported: a refusal is quick
+    # before torch is imported: a refusal is quick
+    config = load_config(options.config, options.overrides)
     from critspec.models.device import dtype_name, resolve_device, resolve_dtype
 
     if phase.per_model_role and options.model_role is None:
@@ -221,6 +223,15 @@ def _from_run(inv: Invocation) -> SealedRun | None:
     return run
 
 
+def hint_command(inv: Invocation) -> str:
+    """The command that makes `inv`'s run: its CANON command string with this invocation's
+    config, overrides and runs directory (each flag once)."""
+    default = f"--config {CANON.PATH.CONFIG_PIPELINE}"
+    command = inv.command().replace(default, f"--config {inv.options.config.as_posix()}")
+    extra = "".join(f" --set {text}" for text in inv.options.overrides)
+    return f"{command}{extra} --runs-dir {inv.options.runs_dir}"
+
+
 def open_named_run(runs_dir: Path, run_id: str, flag: str) -> SealedRun:
     """A sealed run named on the command line, checked for a safe name (exit 3 if bad)."""
     try:
@@ -260,12 +271,9 @@ def _resolve(inv: Invocation, node: Node, explicit: SealedRun | None, chosen: di
         return explicit
     run_dir = inv.options.runs_dir / planned_run_id(up, {n: r.run_id for n, r in chosen.items()})
     if not run_dir.is_dir():
-        config = inv.options.config
-        extra = "" if config == Path(CANON.PATH.CONFIG_PIPELINE) else f" --config {config}"
         raise DependencyError(
             f"no {up.phase.id} run for this config in {inv.options.runs_dir}: "
-            f"run `{up.command()}{extra} --runs-dir {inv.options.runs_dir}` first, "
-            "or pass --from RUN_ID"
+            f"run `{hint_command(up)}` first, or pass --from RUN_ID"
         )
     return SealedRun.open(run_dir)
 
@@ -394,3 +402,27 @@ def execute(inv: Invocation, chosen: dict[Node, SealedRun] | None = None) -> Pat
     ) as run:
         runner.run(PhaseContext(inv=inv, upstream=upstream, run=run))
     return run.final_dir
+
+
+def check_resume(inv: Invocation) -> None:
+    """--allow-resume replaces an incomplete run at the planned id, rebuilt from scratch
+    (spec/07_RUNS_RECORDS_LOGGING.md); with no such run there is nothing it could do, so the
+    flag is refused rather than ignored."""
+    from critspec.store.run_store import record_status
+
+    if not inv.options.allow_resume:
+        return
+    if inv.options.run_id_mode != CANON.ENUM.RUN_ID_MODE.CONTENT_HASH:
+        raise ConfigError(
+            f"--allow-resume: a {inv.options.run_id_mode} run id is new every time, so there "
+            "is no earlier run to replace; drop the flag"
+        )
+    run_dir = inv.options.runs_dir / planned_run_id(inv)
+    status = record_status(run_dir) if run_dir.is_dir() else None
+    if status is None or status == CANON.ENUM.STAGE_STATUS.COMPLETE:
+        state = "is sealed and complete" if status else "does not exist"
+        raise ConfigError(
+            f"--allow-resume: run {run_dir} {state}, so there is no incomplete run to "
+            "replace (a phase is rebuilt from scratch, never resumed part-way); drop the flag"
+            + (" or use the sealed run" if status else "")
+        )

@@ -35,3 +35,19 @@ def cache_dir() -> Path:
     """Cache for materialized embedded models; overridable by CANON.PATH.CACHE_DIR_ENV."""
     override = os.environ.get(CANON.PATH.CACHE_DIR_ENV)
     return Path(override) if override else project_root() / CANON.PATH.CACHE_DIR
+
+
+def checkout_root(start: Path) -> Path:
+    """The critspec checkout holding `start`: the nearest directory at or above it with a
+    spec/canon.yaml. `critspec generate` writes there, whatever tree is installed."""
+    from critspec.errors import ConfigError
+    from critspec.spec.load import CANON_FILE
+
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / SPEC_DIRNAME / CANON_FILE).is_file():
+            return candidate
+    raise ConfigError(
+        f"{start}: no {SPEC_DIRNAME}/{CANON_FILE} here or above; run it inside a critspec "
+        "checkout or pass --root DIR"
+    )

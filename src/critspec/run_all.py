@@ -62,7 +62,7 @@ def graph_steps(options: Options) -> list[Step]:
     or the reason the profile cannot run it (a model role it lacks, directly or through
     what the phase consumes)."""
     spec = project_spec()
-    configured = load_config(options.config).model_roles
+    configured = load_config(options.config, options.overrides).model_roles
     steps: list[Step] = []
     for phase in spec.phases.graph_order():
         for role in phase.roles:
@@ -147,7 +147,7 @@ def select(steps: list[Step], options: Options, from_node: Node | None) -> list[
 def run_all(options: Options) -> int:
     steps = graph_steps(options)
     if options.model_role is not None:
-        load_config(options.config).require_roles(
+        load_config(options.config, options.overrides).require_roles(
             (options.model_role,), f"{CANON.CLI.SUBCOMMAND.RUN_ALL} --model-role"
         )
     chosen: dict[Node, SealedRun] = {}
@@ -231,6 +231,13 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def _gamma(fit: pd.Series) -> str:
+    """gamma fit / predicted; a NaN says why (the crackling table's reason id)."""
+    cell = f"{fit['gamma_fit']:.2f} / {fit['gamma_pred']:.2f}"
+    undefined = pd.isna(fit["gamma_fit"]) or pd.isna(fit["gamma_pred"])
+    return f"{cell} ({fit['reason']})" if undefined and pd.notna(fit["reason"]) else cell
+
+
 def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
     """Per (spike definition, target rate) of one role's Phase 5 run: gstar and what it
     means on the held-out rasters (spec/00_OVERVIEW.md)."""
@@ -258,7 +265,7 @@ def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
                 _ci(star, B_TOT),
                 _ci(star, perm),
                 _ci(star, "chi"),
-                f"{fit['gamma_fit']:.2f} / {fit['gamma_pred']:.2f}",
+                _gamma(fit),
                 f"{flags.b_tot_range:.3f} / {flags.b_tot_ci_width_max:.3f}",
                 _yes(flags.gstar_at_edge),
                 _yes(flags.identifiable),

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from canon import CANON
 from critspec.config.canon_refs import resolve_refs
+from critspec.config.overrides import apply_override, parse_override
 from critspec.config.schema import DatasetsFile, ModelEntry, ModelsFile, PipelineFile
 from critspec.errors import ConfigError, regular_file, validated
 from critspec.store.writers import load_yaml
@@ -92,13 +93,25 @@ class ResolvedConfig:
         raise ConfigError(f"no dataset configured for role {role}; add it to the datasets file")
 
 
-def load_config(path: Path) -> ResolvedConfig:
+def load_config(path: Path, overrides: tuple[str, ...] = ()) -> ResolvedConfig:
+    """The config at `path` with its includes, after the `--set KEY=VALUE` overrides
+    (critspec.config.overrides), each file validated after its overrides."""
     raw = read_config_file(path)
+    parsed = [parse_override(text, path) for text in overrides]
+    included = ("models", "datasets")
+    for override in parsed:
+        if override.path[0] not in included:
+            apply_override(raw, override, path)
     pipeline = validate_file(PipelineFile, path, raw)
     models_path = _include(pipeline.models_file, path)
     datasets_path = _include(pipeline.datasets_file, path)
     models_raw = read_config_file(models_path)
     datasets_raw = read_config_file(datasets_path)
+    for override in parsed:
+        if override.path[0] == included[0]:
+            apply_override(models_raw, override, models_path)
+        elif override.path[0] == included[1]:
+            apply_override(datasets_raw, override, datasets_path)
     models = validate_file(ModelsFile, models_path, models_raw)
     datasets = validate_file(DatasetsFile, datasets_path, datasets_raw)
     document = {k: v for k, v in raw.items() if k not in ("models_file", "datasets_file")}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,9 @@ PDF_METADATA = {
     "ModDate": None,
 }
 NO_DATA = "no data"
+# Gain axes reach this fraction of the grid's span beyond its ends, so a gstar (or
+# baseline) line at the first or last gain is drawn inside the frame, not on it.
+GAIN_MARGIN = 0.06
 LEGEND_MAX_COLUMNS = 6
 BAND_ALPHA = 0.25
 BASELINE_STYLE = {"color": "0.4", "linestyle": ":", "linewidth": 1.0}
@@ -114,7 +118,7 @@ def panel_grid(
     """
     if df.empty:
         fig, axes = new_figure(1, 1)
-        no_data(axes[0, 0])
+        no_data(axes[0, 0], "the table has no rows")
         return fig, []
     sds = sorted(df["spike_def_id"].astype(str).unique())
     rates = sorted(float(r) for r in df["target_rate"].unique())
@@ -131,9 +135,55 @@ def panel_grid(
     return fig, out
 
 
+def spike_def_name(spike_def_id: str) -> str:
+    """The readable name of a spike definition (CANON.OUTPUT.DISPLAY.SPIKE_DEF); an id
+    without one is shown as it is."""
+    for key, value in vars(CANON.ENUM.SPIKE_DEF_ID).items():
+        if value == spike_def_id and not key.startswith("_"):
+            return str(getattr(CANON.OUTPUT.DISPLAY.SPIKE_DEF, key, spike_def_id))
+    return spike_def_id
+
+
+def reason_words(reason: str) -> str:
+    """A fit's NaN reason id in words (CANON.OUTPUT.DISPLAY.FIT_REASON)."""
+    for key, value in vars(CANON.ENUM.FIT_REASON).items():
+        if value == reason and not key.startswith("_"):
+            return str(getattr(CANON.OUTPUT.DISPLAY.FIT_REASON, key, reason))
+    return reason
+
+
 def panel_title(spike_def_id: str, target_rate: float) -> str:
     """The title of a (spike_def_id, target_rate) panel."""
-    return f"{spike_def_id}, r={target_rate:g}"
+    return f"{spike_def_name(spike_def_id)}, r={target_rate:g}"
+
+
+@dataclass(frozen=True)
+class FigureHeading:
+    """What every figure's title names: the model, its role and the profile."""
+
+    model: str
+    model_role: str
+    profile: str
+
+    def text(self, what: str) -> str:
+        return f"{what}: {self.model} ({self.model_role}), profile {self.profile}"
+
+
+def set_heading(fig: Figure, heading: FigureHeading | None, what: str) -> None:
+    """The figure's title: `what` it shows and, when known, model, role and profile."""
+    fig.suptitle(heading.text(what) if heading is not None else what)
+
+
+def gain_axis(ax: Axes, g: np.ndarray) -> None:
+    """x limits GAIN_MARGIN of the span beyond the grid's ends (a line at an end stays
+    visible), and the axis label."""
+    finite = np.asarray(g, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        pad = GAIN_MARGIN * (hi - lo) if hi > lo else GAIN_MARGIN * max(abs(lo), 1.0)
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.set_xlabel("MLP gain g")
 
 
 def values(df: pd.DataFrame, column: str) -> np.ndarray:
@@ -149,9 +199,21 @@ def line_with_band(
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=BAND_ALPHA, linewidth=0)
 
 
-def no_data(ax: Axes) -> None:
-    """Mark a panel with nothing finite to draw."""
-    ax.text(0.5, 0.5, NO_DATA, transform=ax.transAxes, ha="center", va="center")
+def no_data(ax: Axes, why: str, clear_axes: bool = True) -> None:
+    """Mark a panel with nothing finite to draw, saying why; empty axes get no ticks
+    (a tick range around nothing would suggest a scale)."""
+    ax.text(
+        0.5,
+        0.5,
+        f"{NO_DATA}:\n{why}",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        wrap=True,
+    )
+    if clear_axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
 
 
 def mark_gains(ax: Axes, group: pd.DataFrame) -> None:
@@ -165,7 +227,7 @@ def mark_gains(ax: Axes, group: pd.DataFrame) -> None:
             ax.axvline(x, label=label, **style)
 
 
-def figure_legend(fig: Figure) -> None:
+def figure_legend(fig: Figure, max_columns: int = LEGEND_MAX_COLUMNS) -> None:
     """One legend for the whole figure below its panels, each label once (first wins)."""
     entries: dict[str, object] = {}
     for ax in fig.axes:
@@ -176,5 +238,5 @@ def figure_legend(fig: Figure) -> None:
             list(entries.values()),
             list(entries),
             loc="outside lower center",
-            ncols=min(len(entries), LEGEND_MAX_COLUMNS),
+            ncols=min(len(entries), max_columns),
         )

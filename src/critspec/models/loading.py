@@ -191,6 +191,51 @@ def _hub_commit(hf_id: str, revision: str | None) -> str:
     return revision or UNPINNED_REVISION
 
 
+# Seconds to wait for the hub's TCP handshake before calling it unreachable: long enough
+# for a slow link, short enough that an offline machine fails at once instead of after the
+# hub client's retries.
+HUB_CONNECT_TIMEOUT_S = 3.0
+
+
+def hub_reachable(timeout_s: float = HUB_CONNECT_TIMEOUT_S) -> str | None:
+    """None when the hub endpoint accepts a connection; else why not, in words."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout_s).close()
+    except OSError as e:
+        return f"{url.hostname}:{port} is unreachable ({e.strerror or e})"
+    return None
+
+
+def hub_local_only(hf_id: str, revision: str | None, allow_hub: bool, where: str) -> bool:
+    """Whether a hub model must load from the local cache only. With ALLOW_HUB and no
+    connection it loads from the cache when the model is there, and otherwise fails in one
+    line at once (the hub client would retry for most of a minute first)."""
+    if not allow_hub:
+        return True
+    why = hub_reachable()
+    if why is None:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(hf_id, CONFIG_FILE, revision=revision), str):
+        return True
+    raise ConfigError(
+        f"{where}: cannot download it, {why}, and it is not in the local Hugging Face cache; "
+        f"download it where there is network (`hf download {hf_id}"
+        + (f" --revision {revision}" if revision else "")
+        + "`) or use a local directory entry"
+    )
+
+
 def load_model(
     *,
     source: str,
@@ -228,8 +273,13 @@ def load_model(
         _check_local_dir(local_dir)
         target = str(local_dir)
         where = f"model directory {local_dir}"
+    local_only = (
+        hub_local_only(target, revision, allow_hub, where)
+        if source == CANON.ENUM.MODEL_SOURCE.HUB
+        else True
+    )
     common: dict[str, Any] = {
-        "local_files_only": not allow_hub,
+        "local_files_only": local_only,
         REMOTE_CODE_FLAG: False,
         **({"revision": revision} if revision else {}),
     }

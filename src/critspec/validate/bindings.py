@@ -70,9 +70,63 @@ def from_run(record: dict[str, Any], config: dict[str, Any]) -> Bindings:
     return out
 
 
+class UnboundSymbol(ContractError):
+    """A contract needed a symbol nobody bound (the CLI then names every unbound one)."""
+
+
 def need(bindings: Bindings, symbol: str, contract_id: str) -> Any:
     if symbol not in bindings:
-        raise ContractError(
+        raise UnboundSymbol(
             f"contract {contract_id}: symbol {symbol} is unbound; pass --bind {symbol}=VALUE"
         )
     return bindings[symbol]
+
+
+VIEW_KINDS = ("schema", "arrays", "columns")
+
+
+def required_symbols(contract_id: str) -> list[str]:
+    """The symbols a contract's views refer to (array shapes, coverage lists, list
+    lengths), in first-use order: what `critspec validate --contract` must have bound."""
+    from critspec.generate.json_schema import LENGTH_SYMBOL
+
+    known = contracts.index()["bindings"]
+    entry = contracts.entry(contract_id)
+    found: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value in known and value not in found:
+            found.append(value)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "shape" and isinstance(value, list):
+                    for dim in value:
+                        add(dim)
+                elif key == "coverage" and isinstance(value, dict):
+                    for lst in value.values():
+                        add(lst)
+                elif key == LENGTH_SYMBOL:
+                    add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for kind in VIEW_KINDS:
+        if kind in entry["views"]:
+            walk(contracts.view_for_entry(entry, kind))
+    return found
+
+
+def check_bound(contract_id: str, bindings: Bindings) -> None:
+    """One ContractError naming every unbound symbol of the contract at once."""
+    missing = [s for s in required_symbols(contract_id) if s not in bindings]
+    if missing:
+        binds = " ".join(f"--bind {s}=VALUE" for s in missing)
+        raise ContractError(
+            f"contract {contract_id}: {len(missing)} unbound symbol(s) {', '.join(missing)}; "
+            f"pass {binds}, or --bind-from RUN_DIR to take them from a run"
+        )
