@@ -5,7 +5,6 @@ results sha256-identical to the in-process executor, for both roles
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -15,13 +14,13 @@ import pytest
 from canon import CANON
 from critspec.cli import main
 from critspec.errors import CheckFailed
-from critspec.passes.executors import ray_tmp_paths, session
+from critspec.passes.executors import ray_available, ray_tmp_paths, session
 from tests.test_run_all import reduced_config
 
 ROLES = (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE)
 SUB = CANON.CLI.SUBCOMMAND
 RAY = CANON.ENUM.EXECUTOR.RAY
-HAS_RAY = importlib.util.find_spec("ray") is not None
+HAS_RAY = ray_available()
 needs_ray = pytest.mark.skipif(
     not HAS_RAY,
     reason="ray is not installed; install the extra: "
@@ -39,7 +38,7 @@ def _results(store: Path, phase_id: str) -> dict[tuple[str, str], str]:
         doc = json.loads(record.read_text())
         if doc["phase_id"] != phase_id:
             continue
-        for f in sorted((run / "results").rglob("*")):
+        for f in sorted((run / CANON.OUTPUT.SUBDIR.RESULTS).rglob("*")):
             if f.is_file():
                 out[(doc["model_role"], f.name)] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
@@ -53,7 +52,7 @@ def _phase(sub: str, config: str, store: Path, role: str, *extra: str) -> None:
 @needs_ray
 def test_ray_matches_in_process_for_phases_2_and_3(tmp_path: Path) -> None:
     config = reduced_config(tmp_path)
-    local, remote = tmp_path / "local", tmp_path / "ray"
+    local, remote = tmp_path / "inproc", tmp_path / "distributed"
     for role in ROLES:
         _phase(SUB.PHASE1_CALIBRATE, config, local, role)
     shutil.copytree(local, remote)

@@ -56,6 +56,15 @@ class InProcessExecutor:
         return merge_results(results)
 
 
+def ray_available() -> bool:
+    """Whether the Ray executor can be used here (the `distributed` extra is installed)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _import_ray() -> Any:
     try:
         import ray
