@@ -127,8 +127,19 @@ def _metrics_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
 
 
+def _executor_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=_enum(CANON.ENUM.EXECUTOR),
+        help="who runs the forward passes (default: runtime.executor of the config)",
+    )
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="a running Ray cluster (with --executor ray)"
+    )
+
+
 # The extra options a phase may declare in spec/phases.yaml (`options`).
-PHASE_OPTIONS = {"metrics": _metrics_option}
+PHASE_OPTIONS = {"metrics": _metrics_option, "executor": _executor_option}
 
 
 def _set_option(p: argparse.ArgumentParser) -> None:
@@ -281,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     allp = _add(sub, SUB.RUN_ALL, parents)
     _phase_flags(allp)
+    _executor_option(allp)
 
     gc = _add(sub, SUB.GC, parents)
     gc.add_argument(
@@ -360,6 +372,8 @@ def _options(args: argparse.Namespace):  # noqa: ANN202
         from_run=args.from_run,
         metrics=getattr(args, "metrics", None),
         overrides=tuple(args.overrides),
+        executor=getattr(args, "executor", None),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 

@@ -40,6 +40,8 @@ class Options:
     from_run: str | None = None
     metrics: Path | None = None
     overrides: tuple[str, ...] = ()
+    executor: str | None = None
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,14 @@ def settle(options: Options, phase_key: str, check_roles: bool = True) -> Invoca
     # before torch is imported: a refusal is quick
     config = load_config(options.config, options.overrides)
     from critspec.models.device import dtype_name, resolve_device, resolve_dtype
+    from critspec.passes.executors import check_address
 
     if phase.per_model_role and options.model_role is None:
         raise ConfigError(f"{phase.id} needs --model-role ({', '.join(phase.commands)})")
     if phase.per_model_role:
         config.require_roles((str(options.model_role),), f"{phase.id} --model-role")
     runtime = config.pipeline.runtime
+    check_address(options.executor or runtime.executor, options.ray_address)
     device = resolve_device(options.device or runtime.device)
     dtype = resolve_dtype(options.dtype or runtime.dtype, device)
     external = {}

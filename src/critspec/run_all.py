@@ -33,6 +33,7 @@ from critspec.orchestrate import (
     settle,
     upstream_nodes,
 )
+from critspec.passes.executors import session
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 from critspec.validate import contracts
@@ -146,10 +147,9 @@ def select(steps: list[Step], options: Options, from_node: Node | None) -> list[
 
 def run_all(options: Options) -> int:
     steps = graph_steps(options)
+    config = load_config(options.config, options.overrides)
     if options.model_role is not None:
-        load_config(options.config, options.overrides).require_roles(
-            (options.model_role,), f"{CANON.CLI.SUBCOMMAND.RUN_ALL} --model-role"
-        )
+        config.require_roles((options.model_role,), f"{CANON.CLI.SUBCOMMAND.RUN_ALL} --model-role")
     chosen: dict[Node, SealedRun] = {}
     from_node = None
     if options.from_run is not None:
@@ -164,6 +164,13 @@ def run_all(options: Options) -> int:
     plan = select(steps, options, from_node)
     if options.dry_run:
         return _print_plan(plan, options, {n: r.run_id for n, r in chosen.items()})
+    executor = options.executor or config.pipeline.runtime.executor
+    # One cluster for every phase that maps pass tasks (spec/06_MODELS_AND_HOOKS.md §7).
+    with session(executor, runs_dir=options.runs_dir, address=options.ray_address):
+        return _run_plan(plan, options, chosen)
+
+
+def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun]) -> int:
     analysis_runs: dict[str, Path] = {}
     for step in plan:
         if step.inv is None:
