@@ -3,7 +3,8 @@ interfaces).
 
 `analyze` is the one entry point: pure (no I/O, no config), deterministic (every
 random draw is a sequence-bootstrap index matrix seeded from the bootstrap seed and
-the condition's (spike_def_id, target_rate, g)), and shaped exactly as the summary,
+the condition's (spike_def_id, target_rate): one resampling plan shared by every gain,
+so differences between gains are paired), and shaped exactly as the summary,
 identifiability, avalanches, crackling and tail_fits contracts list.
 """
 
@@ -191,12 +192,16 @@ def analyze(
     rate_mean = rates["achieved_rate"].mean()
     rate_err = rates["abs_err"].apply(lambda e: float(np.max(np.abs(e))))
     summary, av_frames, crack_rows, tail_rows = [], [], [], []
+    plans: dict[tuple[str, float], np.ndarray] = {}
+    b_tot_reps: dict[int, np.ndarray] = {}
     for cond in conditions_df.itertuples(index=False):
         cid = int(cond.cond_id)
         keys = {"spike_def_id": cond.spike_def_id, "target_rate": cond.target_rate, "g": cond.g}
-        seed_keys = (cond.spike_def_id, float(cond.target_rate), float(cond.g))
-        idx = bootstrap_indices(n_seq, params.bootstrap_reps, seed_keys, params.bootstrap_seed)
-        w = resample_weights(idx, n_seq)
+        plan_key = (cond.spike_def_id, float(cond.target_rate))
+        if plan_key not in plans:
+            idx = bootstrap_indices(n_seq, params.bootstrap_reps, plan_key, params.bootstrap_seed)
+            plans[plan_key] = resample_weights(idx, n_seq)
+        w = plans[plan_key]
         real_stats = sequence_stats(A[cid])
         point, reps = (
             pooled(real_stats, ones, params.chi_eps),
@@ -214,6 +219,7 @@ def analyze(
         }
         for name in ("b_time", "b_depth", B_TOT):
             row |= _ci_columns(name, getattr(point, name)[0], getattr(reps, name), pct)
+        b_tot_reps[cid] = reps.b_tot
         for nid, suffix in params.null_suffixes:
             null_stats = sequence_stats(null_A[null_index[(nid, cid)]])
             n_point = pooled(null_stats, ones, params.chi_eps)
@@ -255,7 +261,7 @@ def analyze(
     summary_df = _frame(summary, COND_KEYS, ["spike_def_id", "m_mr_reason"])
     return AnalysisTables(
         summary=summary_df,
-        identifiability=_identifiability_frame(summary_df, params),
+        identifiability=_identifiability_frame(summary_df, b_tot_reps, params),
         avalanches=pd.concat(av_frames, ignore_index=True)
         .sort_values(["cond_id", "adjacency", "seq_id", "l_min", "t_min"], kind="mergesort")
         .reset_index(drop=True),
@@ -270,16 +276,28 @@ def analyze(
     )
 
 
-def _identifiability_frame(summary: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
+def _identifiability_frame(
+    summary: pd.DataFrame, b_tot_reps: Mapping[int, np.ndarray], params: AnalysisParams
+) -> pd.DataFrame:
+    perm = f"{B_TOT}_{NULL_SUFFIX.TIME_PERM}"
     rows = []
     for (sd, r), group in summary.groupby(["spike_def_id", "target_rate"], sort=True):
+        group = group.sort_values("g", kind="mergesort")
+        baseline = group[group["is_baseline"]]
+        if len(baseline) != 1:
+            raise ContractError(
+                f"raster conditions: ({sd}, {r}) needs exactly one baseline gain, "
+                f"got {len(baseline)}"
+            )
         flags = identifiability(
+            group["g"].to_numpy(),
             group[B_TOT].to_numpy(),
-            group[B_TOT + LOW].to_numpy(),
-            group[B_TOT + HIGH].to_numpy(),
+            np.stack([b_tot_reps[int(c)] for c in group["cond_id"]], axis=1),
+            group[perm].to_numpy(),
             params.gstar[(sd, r)],
-            params.gains,
+            float(baseline["g"].iloc[0]),
+            params.ci_percentiles,
             params.ci_width_max,
         )
         rows.append({"spike_def_id": sd, "target_rate": r, **asdict(flags)})
-    return _frame(rows, ["spike_def_id", "target_rate"], ["spike_def_id"])
+    return _frame(rows, ["spike_def_id", "target_rate"], ["spike_def_id", "why"])
