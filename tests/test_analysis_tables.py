@@ -40,7 +40,10 @@ SUMMARY_COLUMNS = (
             f"delta_{B_TOT}_{s}{CI[1]}",
         )
     ]
-    + "chi chi_ci_low chi_ci_high m_mr m_mr_reason".split()
+    + (
+        "chi chi_ci_low chi_ci_high m_mr m_mr_ci_low m_mr_ci_high m_mr_method m_mr_fitfunc "
+        "m_mr_kmax m_mr_reason"
+    ).split()
 )
 CRACKLING_COLUMNS = (
     "cond_id spike_def_id target_rate g adjacency n_avalanches tau_S tau_S_xmin tau_S_ci_low "
@@ -175,6 +178,8 @@ def test_summary_values_by_an_independent_route(result) -> None:
 
 
 GRID = tuple(C.GAIN_GRID_DEFAULT)
+G_LOW, G_V, G_UP = GRID[0], GRID[3], GRID[7]  # the grid's first gain, 0.9, 1.1
+FLAT = 1.0 + 0.3
 PCT = tuple(C.BOOTSTRAP_CI_PERCENTILES)
 
 
@@ -188,24 +193,24 @@ def replicates(b: np.ndarray, shared: float, own: float, reps: int = 2000) -> np
 def test_flat_interior_with_one_edge_outlier_is_not_identifiable() -> None:
     """The issue's case: b = 1.3 everywhere, 2.0 at the grid's top; the old range-vs-width
     rule called gstar = 1.0 identifiable."""
-    b = np.full(len(GRID), 1.3)
+    b = np.full(len(GRID), FLAT)
     b[-1] = 2.0
     f = identifiability(GRID, b, replicates(b, 0.0, 0.01), b - 0.1, 1.0, 1.0, PCT, 0.5)
-    assert f.b_tot_range == pytest.approx(0.7) and not f.gstar_at_edge
+    assert f.b_tot_range == pytest.approx(2.0 - FLAT) and not f.gstar_at_edge
     assert not f.differs_from_neighbours and not f.differs_from_baseline
     assert not f.identifiable
     assert "baseline" in f.why and "neighbour" in f.why and f.why.startswith("not identifiable")
 
 
 def test_v_deeper_than_its_paired_ci_is_identifiable() -> None:
-    """A V of depth 0.085 at gstar = 0.9, neighbours' paired CI about [0.06, 0.11], while
+    """A V of depth 0.085 at gstar = G_V, neighbours' paired CI about [0.06, 0.11], while
     each gain's own CI is five times wider (a shared shift): pairing identifies it."""
     g = np.asarray(GRID)
-    k = GRID.index(0.9)
+    k = GRID.index(G_V)
     b = 1.0 + 0.085 * np.abs(np.arange(g.size) - k)
     own = 0.025 / 1.96 / np.sqrt(2.0)  # paired difference: sd 0.0128, CI half-width 0.025
     reps = replicates(b, 0.06, own)
-    f = identifiability(GRID, b, reps, b - 0.2, 0.9, 1.0, PCT, 0.5)
+    f = identifiability(GRID, b, reps, b - 0.2, G_V, 1.0, PCT, 0.5)
     assert f.delta_lower == pytest.approx(-0.085) and f.delta_upper == pytest.approx(-0.085)
     assert -0.11 - 0.01 < f.delta_lower_ci_low < -0.11 + 0.01
     assert -0.06 - 0.01 < f.delta_lower_ci_high < -0.06 + 0.01
@@ -214,34 +219,34 @@ def test_v_deeper_than_its_paired_ci_is_identifiable() -> None:
     assert f.identifiable and f.why.startswith("identifiable")
     # Without pairing (independent noise of the same total size) the same V is not.
     unpaired = replicates(b, 0.0, np.hypot(0.06, own))
-    assert not identifiability(GRID, b, unpaired, b - 0.2, 0.9, 1.0, PCT, 0.5).identifiable
+    assert not identifiability(GRID, b, unpaired, b - 0.2, G_V, 1.0, PCT, 0.5).identifiable
 
 
 def test_identifiability_near_one_edge_baseline_and_density_matched_peak() -> None:
     g = np.asarray(GRID)
-    k = GRID.index(0.9)
+    k = GRID.index(G_V)
     v = 0.085 * np.abs(np.arange(g.size) - k)
     reps_of = lambda b: replicates(b, 0.0, 0.005)  # noqa: E731
     # The V's floor at 1.3: gstar differs from its neighbours but is far from 1 while
     # another gain is at 1.0 -> not near one.
-    far = 1.3 + v
+    far = FLAT + v
     far[-1] = 1.0
-    f = identifiability(GRID, far, reps_of(far), far, 0.9, 1.0, PCT, 0.5)
+    f = identifiability(GRID, far, reps_of(far), far, G_V, 1.0, PCT, 0.5)
     assert f.differs_from_neighbours and not f.near_one and not f.identifiable
     assert f.g_closest_to_one == GRID[-1] and f.abs_dev_one_min == pytest.approx(0.0)
     # gstar at the edge, gstar the baseline.
     b = 1.0 + v
     assert identifiability(GRID, b, reps_of(b), b, GRID[0], 1.0, PCT, 0.5).gstar_at_edge
-    assert "baseline gain" in identifiability(GRID, b, reps_of(b), b, 0.9, 0.9, PCT, 0.5).why
+    assert "baseline gain" in identifiability(GRID, b, reps_of(b), b, G_V, G_V, PCT, 0.5).why
     # A wide CI at gstar fails the width cap.
-    wide = identifiability(GRID, b, replicates(b, 0.3, 0.005), b, 0.9, 1.0, PCT, 0.5)
+    wide = identifiability(GRID, b, replicates(b, 0.3, 0.005), b, G_V, 1.0, PCT, 0.5)
     assert wide.differs_from_neighbours and not wide.ci_width_within_max
     # The density-matched curve b - b_perm peaks where the excess over the null is largest.
-    perm = b - np.where(g == 1.1, 0.3, 0.1)
-    dm = identifiability(GRID, b, reps_of(b), perm, 0.9, 1.0, PCT, 0.5)
-    assert (dm.dm_peak_g, dm.dm_peak, dm.dm_peak_at_edge) == (1.1, pytest.approx(0.3), False)
+    perm = b - np.where(g == G_UP, 0.3, 0.1)
+    dm = identifiability(GRID, b, reps_of(b), perm, G_V, 1.0, PCT, 0.5)
+    assert (dm.dm_peak_g, dm.dm_peak, dm.dm_peak_at_edge) == (G_UP, pytest.approx(0.3), False)
     nan = np.full(g.size, np.nan)
-    none = identifiability(GRID, nan, np.full((10, g.size), np.nan), nan, 0.9, 1.0, PCT, 0.5)
+    none = identifiability(GRID, nan, np.full((10, g.size), np.nan), nan, G_V, 1.0, PCT, 0.5)
     assert np.isnan(none.b_tot_range) and not none.identifiable and not none.near_one
 
 

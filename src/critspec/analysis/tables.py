@@ -22,6 +22,8 @@ from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci, resamp
 from critspec.analysis.crackling import Crackling, CracklingParams, Estimate, crackling
 from critspec.analysis.identifiability import identifiability
 from critspec.analysis.lattice_stats import pooled, sequence_stats
+from critspec.analysis.multistep import FITFUNC as MULTISTEP_FITFUNC
+from critspec.analysis.multistep import METHOD as MULTISTEP_METHOD
 from critspec.analysis.multistep import branching_ratio_mr
 from critspec.analysis.tail_fits import tail_fits
 from critspec.errors import ContractError
@@ -234,7 +236,16 @@ def analyze(
                 pct,
             )
         row |= _ci_columns("chi", point.chi[0], reps.chi, pct)
-        row["m_mr"], row["m_mr_reason"] = branching_ratio_mr(A[cid])
+        mr = branching_ratio_mr(A[cid], w, pct)
+        row |= {
+            "m_mr": mr.m,
+            "m_mr_ci_low": mr.ci_low,
+            "m_mr_ci_high": mr.ci_high,
+            "m_mr_method": MULTISTEP_METHOD,
+            "m_mr_fitfunc": MULTISTEP_FITFUNC,
+            "m_mr_kmax": mr.kmax,
+            "m_mr_reason": mr.reason,
+        }
         summary.append(row)
 
         for adjacency in ADJACENCIES:
@@ -258,7 +269,9 @@ def analyze(
                     }
                 )
 
-    summary_df = _frame(summary, COND_KEYS, ["spike_def_id", "m_mr_reason"])
+    summary_df = _frame(
+        summary, COND_KEYS, ["spike_def_id", "m_mr_method", "m_mr_fitfunc", "m_mr_reason"]
+    )
     return AnalysisTables(
         summary=summary_df,
         identifiability=_identifiability_frame(summary_df, b_tot_reps, params),
