@@ -91,6 +91,9 @@ class CANON:
         class ADJACENCY:
             ADJ_4N = 'ADJ_4N'
             ADJ_8N = 'ADJ_8N'
+        class AVALANCHE_SET:
+            INTERIOR = 'AVALANCHES_INTERIOR'
+            ALL = 'AVALANCHES_ALL'
         class TAIL_ALTERNATIVE:
             LOGNORMAL = 'lognormal'
             EXPONENTIAL = 'exponential'
@@ -272,6 +275,10 @@ class CANON:
         CRACKLING_D_RANGE_MIN = 3
         CRACKLING_D_RANGE_MAX = 64
         TAIL_FIT_MIN_TAIL_SAMPLES = 100
+        POWERLAW_XMIN_RANGE = (1, 256)
+        POWERLAW_XMIN_CANDIDATES = 32
+        POWERLAW_KS_POINTS = 128
+        POWERLAW_GOF_REPS = 100
         MULTISTEP_METHOD = 'stationarymean'
         MULTISTEP_FITFUNC = 'f_exponential'
         MULTISTEP_KMAX_DIVISOR = 10

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from canon import CANON
-from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze
+from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze, primary
 from critspec.errors import DependencyError
 from critspec.figures import (
     b_curves,
@@ -182,7 +182,7 @@ def write_figures(
         "fig_delta_b_nulls": delta_b_nulls(summary, suffixes),
         "fig_gstar_selection": gstar_selection(summary, gstar_rows, gstar_doc["tie_tol_abs"]),
         "fig_chi_over_g": chi_over_g(summary),
-        "fig_crackling_gamma": crackling_gamma(tables.crackling),
+        "fig_crackling_gamma": crackling_gamma(primary(tables.crackling)),
     }
     for contract_id, figure in figures.items():
         run.write_figure(contract_id, figure, save_figure)

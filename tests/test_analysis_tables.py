@@ -46,16 +46,22 @@ SUMMARY_COLUMNS = (
     ).split()
 )
 CRACKLING_COLUMNS = (
-    "cond_id spike_def_id target_rate g adjacency n_avalanches tau_S tau_S_xmin tau_S_ci_low "
-    "tau_S_ci_high alpha_D alpha_D_xmin alpha_D_ci_low alpha_D_ci_high gamma_fit "
+    "cond_id spike_def_id target_rate g adjacency null_id avalanche_set n_avalanches tau_S "
+    "tau_S_xmin tau_S_ci_low tau_S_ci_high tau_S_at_range_edge alpha_D alpha_D_xmin "
+    "alpha_D_ci_low alpha_D_ci_high alpha_D_at_range_edge gamma_fit "
     "gamma_fit_ci_low gamma_fit_ci_high n_d_points gamma_pred gamma_pred_ci_low "
-    "gamma_pred_ci_high dcc dcc_ci_low dcc_ci_high reason"
-).split()
+    "gamma_pred_ci_high dcc dcc_ci_low dcc_ci_high".split()
+    + [f"delta_{n}{b}" for n in ("tau_S", "alpha_D", "gamma_fit", "dcc") for b in ("", *CI)]
+    + ["reason"]
+)
 TAIL_COLUMNS = (
-    "cond_id spike_def_id target_rate g adjacency alternative xmin n_tail alpha "
-    "loglik_ratio_normalized p_value reason"
+    "cond_id spike_def_id target_rate g adjacency null_id avalanche_set alternative xmin "
+    "n_tail alpha loglik_ratio_normalized p_value gof_p_value gof_reps reason"
 ).split()
-AVALANCHE_COLUMNS = "cond_id seq_id adjacency size duration height t_min l_min".split()
+AVALANCHE_COLUMNS = (
+    "cond_id seq_id adjacency size duration height t_min l_min touches_boundary".split()
+)
+N_SOURCES = 3 * 2  # (real, perm, shift) x (interior, all)
 IDENT_COLUMNS = (
     "spike_def_id target_rate gstar gstar_at_edge b_tot_min b_tot_max b_tot_range "
     "b_tot_ci_width_max b_tot_gstar b_tot_gstar_ci_low b_tot_gstar_ci_high delta_baseline "
@@ -140,15 +146,30 @@ def test_columns_types_and_sort(result) -> None:
     assert list(t.identifiability.columns) == IDENT_COLUMNS
     for df, keys in (
         (t.summary, ["spike_def_id", "target_rate", "g"]),
-        (t.crackling, ["spike_def_id", "target_rate", "g", "adjacency"]),
-        (t.tail_fits, ["spike_def_id", "target_rate", "g", "adjacency", "alternative"]),
+        (t.summary, ["spike_def_id", "target_rate", "g"]),
         (t.avalanches, ["cond_id", "adjacency", "seq_id", "l_min", "t_min"]),
     ):
         assert df[keys].equals(df[keys].sort_values(keys).reset_index(drop=True))
-    assert len(t.summary) == A.shape[0] and len(t.crackling) == 2 * A.shape[0]
-    assert len(t.tail_fits) == 4 * A.shape[0] and len(t.identifiability) == 2
+    assert len(t.summary) == A.shape[0] and len(t.crackling) == 2 * N_SOURCES * A.shape[0]
+    assert len(t.tail_fits) == 4 * N_SOURCES * A.shape[0] and len(t.identifiability) == 2
+    # Real rows lead their nulls; a null's deltas are real minus null.
+    for _, grp in t.crackling.groupby(["cond_id", "adjacency"]):
+        assert grp["null_id"].iloc[:2].isna().all() and grp["null_id"].iloc[2:].notna().all()
+        real = grp[grp["null_id"].isna()].set_index("avalanche_set")
+        for row in grp[grp["null_id"].notna()].itertuples():
+            want = real.loc[row.avalanche_set, "tau_S"] - row.tau_S
+            assert row.delta_tau_S == pytest.approx(want, nan_ok=True)
     assert t.summary["cond_id"].dtype == np.int64 and t.summary["is_gstar"].dtype == bool
     assert t.avalanches[["size", "duration", "seq_id"]].dtypes.eq(np.int64).all()
+    av = t.avalanches
+    L, T = A.shape[2], A.shape[3]
+    edge = (
+        (av.t_min == 0)
+        | (av.t_min + av.duration == T)
+        | (av.l_min == 0)
+        | (av.l_min + av.height == L)
+    )
+    assert (av.touches_boundary == edge).all()
     for df, col in ((t.summary, "m_mr_reason"), (t.crackling, "reason"), (t.tail_fits, "reason")):
         assert isinstance(df[col].dtype, pd.StringDtype)
 

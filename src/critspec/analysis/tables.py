@@ -27,8 +27,15 @@ from critspec.analysis.multistep import METHOD as MULTISTEP_METHOD
 from critspec.analysis.multistep import branching_ratio_mr
 from critspec.analysis.tail_fits import tail_fits
 from critspec.errors import ContractError
+from critspec.seeding import rng_for
 
 NULL_ID = CANON.ENUM.NULL_ID
+AVSET = CANON.ENUM.AVALANCHE_SET
+# Boundary avalanches excluded first: the primary estimate (spec/11 section 1).
+AVALANCHE_SETS = (AVSET.INTERIOR, AVSET.ALL)
+# The nulls whose avalanches get the crackling and tail fits beside the real ones.
+CRACKLING_NULLS = (NULL_ID.TIME_PERM, NULL_ID.CIRCULAR_SHIFT)
+DELTA_STATS = ("tau_S", "alpha_D", "gamma_fit", "dcc")
 NULL_SUFFIX = CANON.OUTPUT.NULL_SUFFIX
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 # (null_id, column suffix) in NULL_ID order, as the summary's columns are laid out.
@@ -56,6 +63,9 @@ class AnalysisParams:
     gains: tuple[float, ...]  # the gain grid
     gstar: Mapping[tuple[str, float], float]  # (spike_def_id, target_rate) -> gstar
     null_suffixes: tuple[tuple[str, str], ...] = CANON_NULL_SUFFIXES
+    gof_reps: int = CANON.CONST.POWERLAW_GOF_REPS
+    xmax: float | None = None  # optional upper cutoff of the power-law fits
+    crackling_nulls: tuple[str, ...] = CRACKLING_NULLS
 
     def crackling_params(self) -> CracklingParams:
         return CracklingParams(
@@ -64,6 +74,7 @@ class AnalysisParams:
             d_max=self.d_range_max,
             min_points=self.crackling_min_points,
             percentiles=self.ci_percentiles,
+            xmax=self.xmax,
         )
 
 
@@ -147,30 +158,63 @@ def _avalanche_frame(cond_id: int, adjacency: str, av: Avalanches, seq_ids) -> p
             "height": av.height,
             "t_min": av.t_min,
             "l_min": av.l_min,
+            "touches_boundary": av.boundary,
         }
     )
 
 
-def _crackling_row(keys: dict, adjacency: str, c: Crackling) -> dict:
-    return {
+def _crackling_row(
+    keys: dict,
+    adjacency: str,
+    null_id: str | None,
+    aset: str,
+    c: Crackling,
+    real: Crackling | None,
+    pct,
+) -> dict:
+    row = {
         **keys,
         "adjacency": adjacency,
+        "null_id": null_id,
+        "avalanche_set": aset,
         "n_avalanches": c.n_avalanches,
         **_exponent_columns("tau_S", c.tau_S, c.tau_S_xmin),
+        "tau_S_at_range_edge": c.tau_S_at_range_edge,
         **_exponent_columns("alpha_D", c.alpha_D, c.alpha_D_xmin),
+        "alpha_D_at_range_edge": c.alpha_D_at_range_edge,
         **_est_columns("gamma_fit", c.gamma_fit),
         "n_d_points": c.n_d_points,
         **_est_columns("gamma_pred", c.gamma_pred),
         **_est_columns("dcc", c.dcc),
-        "reason": c.reason,
     }
+    # real - null, paired replicate by replicate (the same W); NaN on the real rows.
+    for name in DELTA_STATS:
+        if real is None:
+            row |= {
+                f"delta_{name}": np.nan,
+                f"delta_{name}{LOW}": np.nan,
+                f"delta_{name}{HIGH}": np.nan,
+            }
+        else:
+            value = getattr(real, name).value - getattr(c, name).value
+            reps = real.replicates[name] - c.replicates[name]
+            row |= _ci_columns(f"delta_{name}", value, reps, pct)
+    row["reason"] = c.reason
+    return row
 
 
 def _frame(rows: list[dict], sort_by: list[str], strings: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     for col in strings:
         df[col] = df[col].astype("string")
-    return df.sort_values(sort_by, kind="mergesort").reset_index(drop=True)
+    # na_position first: the real rows (null_id missing) lead their nulls.
+    return df.sort_values(sort_by, kind="mergesort", na_position="first").reset_index(drop=True)
+
+
+def primary(df: pd.DataFrame) -> pd.DataFrame:
+    """The real-raster rows with boundary avalanches excluded (the primary estimates)."""
+    keep = df["null_id"].isna() & (df["avalanche_set"] == AVSET.INTERIOR)
+    return df[keep].reset_index(drop=True)
 
 
 def analyze(
@@ -199,6 +243,7 @@ def analyze(
     for cond in conditions_df.itertuples(index=False):
         cid = int(cond.cond_id)
         keys = {"spike_def_id": cond.spike_def_id, "target_rate": cond.target_rate, "g": cond.g}
+        seed_keys = (str(cond.spike_def_id), float(cond.target_rate), float(cond.g))
         plan_key = (cond.spike_def_id, float(cond.target_rate))
         if plan_key not in plans:
             idx = bootstrap_indices(n_seq, params.bootstrap_reps, plan_key, params.bootstrap_seed)
@@ -251,23 +296,62 @@ def analyze(
         for adjacency in ADJACENCIES:
             av = avalanches(A[cid], adjacency, params.cc_max, cid, seq_ids)
             av_frames.append(_avalanche_frame(cid, adjacency, av, seq_ids))
-            c = crackling(av, w, params.crackling_params())
-            crack_rows.append(_crackling_row({"cond_id": cid, **keys}, adjacency, c))
-            for tf in tail_fits(c.size_fit, params.tail_min_samples):
-                tail_rows.append(
-                    {
-                        "cond_id": cid,
-                        **keys,
-                        "adjacency": adjacency,
-                        "alternative": tf.alternative,
-                        "xmin": tf.xmin,
-                        "n_tail": tf.n_tail,
-                        "alpha": tf.alpha,
-                        "loglik_ratio_normalized": tf.loglik_ratio_normalized,
-                        "p_value": tf.p_value,
-                        "reason": tf.reason,
-                    }
+            sources = [(None, av)] + [
+                (
+                    nid,
+                    avalanches(
+                        null_A[null_index[(nid, cid)]], adjacency, params.cc_max, cid, seq_ids
+                    ),
                 )
+                for nid in params.crackling_nulls
+            ]
+            for aset in AVALANCHE_SETS:
+                real = None
+                for nid, source in sources:
+                    sub = source.subset(~source.boundary) if aset == AVSET.INTERIOR else source
+                    c = crackling(sub, w, params.crackling_params())
+                    real = c if nid is None else real
+                    crack_rows.append(
+                        _crackling_row(
+                            {"cond_id": cid, **keys},
+                            adjacency,
+                            nid,
+                            aset,
+                            c,
+                            None if nid is None else real,
+                            pct,
+                        )
+                    )
+                    rng = rng_for(
+                        "gof",
+                        *seed_keys,
+                        adjacency,
+                        nid or "real",
+                        aset,
+                        base=params.bootstrap_seed,
+                    )
+                    fits = tail_fits(
+                        sub.size, c.size_fit, params.tail_min_samples, rng, params.gof_reps
+                    )
+                    for tf in fits:
+                        tail_rows.append(
+                            {
+                                "cond_id": cid,
+                                **keys,
+                                "adjacency": adjacency,
+                                "null_id": nid,
+                                "avalanche_set": aset,
+                                "alternative": tf.alternative,
+                                "xmin": tf.xmin,
+                                "n_tail": tf.n_tail,
+                                "alpha": tf.alpha,
+                                "loglik_ratio_normalized": tf.loglik_ratio_normalized,
+                                "p_value": tf.p_value,
+                                "gof_p_value": tf.gof_p_value,
+                                "gof_reps": params.gof_reps,
+                                "reason": tf.reason,
+                            }
+                        )
 
     summary_df = _frame(
         summary, COND_KEYS, ["spike_def_id", "m_mr_method", "m_mr_fitfunc", "m_mr_reason"]
@@ -279,12 +363,14 @@ def analyze(
         .sort_values(["cond_id", "adjacency", "seq_id", "l_min", "t_min"], kind="mergesort")
         .reset_index(drop=True),
         crackling=_frame(
-            crack_rows, [*COND_KEYS, "adjacency"], ["spike_def_id", "adjacency", "reason"]
+            crack_rows,
+            [*COND_KEYS, "adjacency", "null_id", "avalanche_set"],
+            ["spike_def_id", "adjacency", "null_id", "avalanche_set", "reason"],
         ),
         tail_fits=_frame(
             tail_rows,
-            [*COND_KEYS, "adjacency", "alternative"],
-            ["spike_def_id", "adjacency", "alternative", "reason"],
+            [*COND_KEYS, "adjacency", "null_id", "avalanche_set", "alternative"],
+            ["spike_def_id", "adjacency", "null_id", "avalanche_set", "alternative", "reason"],
         ),
     )
 
