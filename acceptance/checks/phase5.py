@@ -1,10 +1,11 @@
 """Phase 5 acceptance: tables and figures recomputed by independent routes
 (spec/11_AVALANCHES_AND_SIGNATURES.md, spec/12_STATISTICS_AND_BOOTSTRAP.md, spec/08_TEST_PLAN.md):
-b, chi and the null contrasts by direct numpy sums over the
-rasters, the CIs of b_tot, chi and delta_b_tot (paired with the permutation null) by a
-direct loop over the (spike definition, target rate)'s resampling plan, avalanches by a
-breadth-first flood fill, the CSV twins against their Parquet tables, the paired
-identifiability flags by a direct loop over the same plan."""
+b, chi and the null contrasts by direct numpy sums over the rasters, the studentized
+CIs of b_tot, chi and delta_b_tot (paired with the permutation null; SEs from explicit
+per-window influence values) by a direct loop over the (spike definition, target
+rate)'s resampling plan, avalanches by a breadth-first flood fill, the CSV twins
+against their Parquet tables, the paired identifiability flags by a direct loop over
+the same plan."""
 
 from __future__ import annotations
 
@@ -99,19 +100,65 @@ def summary_recomputed_from_rasters(ctx: CheckContext) -> None:
             & (null_conds["cond_id"] == row.cond_id)
         ]["null_cond_id"].item()
         X_perm = nulls["X"][perm]
-        reps = {
-            B_TOT: [sum(b_direct(X[idx])) for idx in plan],
-            "chi": [chi_direct(A[idx], analysis["chi_eps"]) for idx in plan],
-            f"delta_{B_TOT}_{suffix[CANON.ENUM.NULL_ID.TIME_PERM]}": [
-                sum(b_direct(X[idx])) - sum(b_direct(X_perm[idx])) for idx in plan
-            ],
+        eps = analysis["chi_eps"]
+        stats = {
+            B_TOT: lambda ix, X=X: b_tot_and_se(X[ix]),
+            "chi": lambda ix, A=A, eps=eps: chi_and_se(A[ix], eps),
+            f"delta_{B_TOT}_{suffix[CANON.ENUM.NULL_ID.TIME_PERM]}": (
+                lambda ix, X=X, Xp=X_perm: delta_and_se(X[ix], Xp[ix])
+            ),
         }
-        for name, values in reps.items():
-            values = np.asarray(values)
-            finite = values[np.isfinite(values)]
-            for bound, q in (("low", lo), ("high", hi)):
-                want = float(np.percentile(finite, q)) if finite.size else float("nan")
-                _close(getattr(row, f"{name}_ci_{bound}"), want, f"{where}: {name}_ci_{bound}")
+        everything = np.arange(X.shape[0])
+        for name, stat in stats.items():
+            point, se = stat(everything)
+            t = []
+            for idx in plan:
+                value, se_r = stat(idx)
+                t.append((value - point) / se_r if se_r > 0 else np.nan)
+            t = np.asarray(t)
+            t = t[np.isfinite(t)]
+            want = (
+                (point - np.percentile(t, hi) * se, point - np.percentile(t, lo) * se)
+                if t.size and np.isfinite(point)
+                else (np.nan, np.nan)
+            )
+            for bound, value in zip(("low", "high"), want, strict=True):
+                _close(getattr(row, f"{name}_ci_{bound}"), value, f"{where}: {name}_ci_{bound}")
+
+
+def _ratio_terms(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per window (pairs in t and l, occupied sites) of X [N, L, T] by plain sums."""
+    X = X.astype(np.int64)
+    pairs = (X[:, :, :-1] * X[:, :, 1:]).sum(axis=(1, 2)) + (X[:, :-1, :] * X[:, 1:, :]).sum(
+        axis=(1, 2)
+    )
+    return pairs.astype(float), X.sum(axis=(1, 2)).astype(float)
+
+
+def b_tot_and_se(X: np.ndarray) -> tuple[float, float]:
+    """b_tot and its delta-method SE from explicit per-window residuals (spec/12 section 3)."""
+    p, d = _ratio_terms(X)
+    n = p.size
+    r = p.sum() / d.sum()
+    return r, float(np.sqrt(n / (n - 1) * ((p - r * d) ** 2).sum()) / d.sum())
+
+
+def delta_and_se(X: np.ndarray, X_null: np.ndarray) -> tuple[float, float]:
+    p, d = _ratio_terms(X)
+    p2, d2 = _ratio_terms(X_null)
+    n = p.size
+    r, r2 = p.sum() / d.sum(), p2.sum() / d2.sum()
+    u = (p - r * d) / d.sum() - (p2 - r2 * d2) / d2.sum()
+    return r - r2, float(np.sqrt(n / (n - 1) * (u**2).sum()))
+
+
+def chi_and_se(A: np.ndarray, eps: float) -> tuple[float, float]:
+    y = A.sum(axis=(1, 2)).astype(float)
+    n = y.size
+    mu, var = y.mean(), y.var()
+    m = mu + eps
+    influence = ((y - mu) ** 2 - var) / m - var * (y - mu) / m**2
+    return var / m, float(np.sqrt((influence**2).sum() / (n * (n - 1))))
 
 
 def components_bfs(X: np.ndarray, diagonal: bool) -> list[tuple[int, int, int, int, list]]:
@@ -230,7 +277,8 @@ def identifiability_flags_consistent(ctx: CheckContext) -> None:
         X = [rasters["X"][c] for c in rows["cond_id"]]
         reps = np.array([[sum(b_direct(x[idx])) for x in X] for idx in plan])
         b = rows[B_TOT].to_numpy()
-        star_ci = ci(list(reps[:, k]))
+        star_row = rows.iloc[k]
+        star_ci = (star_row[f"{B_TOT}_ci_low"], star_row[f"{B_TOT}_ci_high"])
         _close(row.b_tot_gstar_ci_low, star_ci[0], f"{where}: b_tot_gstar_ci_low")
         _close(row.b_tot_gstar_ci_high, star_ci[1], f"{where}: b_tot_gstar_ci_high")
         base_ci = ci(list(reps[:, k] - reps[:, k_base]))

@@ -96,9 +96,11 @@ def identifiability(
     baseline: float,
     percentiles: Sequence[float],
     ci_width_max: float,
+    ci: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Identifiability:
     """Flags for one (sd, r). b_tot, b_tot_perm [G] over sorted gains; b_tot_reps [R, G]
-    are the replicates of one shared resampling plan."""
+    are the replicates of one shared resampling plan; ci = the per-gain CI of b_tot as
+    the summary reports it (studentized), else the percentile CI of the replicates."""
     gains_arr = np.asarray(gains, dtype=np.float64)
     if np.any(np.diff(gains_arr) <= 0):
         raise ValueError(f"gains must be strictly increasing, got {list(gains)}")
@@ -111,8 +113,12 @@ def identifiability(
     at_edge = bool(k in (0, gains_arr.size - 1))
     pct = tuple(percentiles)
 
-    star = _paired(b[k], reps[:, k], pct)
-    width = _nan_reduce(np.max, np.ptp(np.asarray(percentile_ci(reps, pct)), axis=0))
+    lows, highs = ci if ci is not None else tuple(np.asarray(percentile_ci(reps, pct)))
+    lows, highs = np.asarray(lows, dtype=np.float64), np.asarray(highs, dtype=np.float64)
+    star = (float(b[k]), float(lows[k]), float(highs[k]))
+    if not math.isfinite(star[0]):
+        star = (math.nan, math.nan, math.nan)
+    width = _nan_reduce(np.max, highs - lows)
     base = _paired(b[k] - b[k_base], reps[:, k] - reps[:, k_base], pct)
     nan3 = (math.nan, math.nan, math.nan)
     lower = _paired(b[k] - b[k - 1], reps[:, k] - reps[:, k - 1], pct) if k > 0 else nan3

@@ -18,10 +18,15 @@ import pandas as pd
 
 from canon import CANON
 from critspec.analysis.avalanches import ADJACENCIES, Avalanches, avalanches
-from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci, resample_weights
+from critspec.analysis.bootstrap import (
+    bootstrap_indices,
+    percentile_ci,
+    resample_weights,
+    studentized_ci,
+)
 from critspec.analysis.crackling import Crackling, CracklingParams, Estimate, crackling
 from critspec.analysis.identifiability import identifiability
-from critspec.analysis.lattice_stats import pooled, sequence_stats
+from critspec.analysis.lattice_stats import lattice_se, pooled, ratio_diff_se, sequence_stats
 from critspec.analysis.multistep import FITFUNC as MULTISTEP_FITFUNC
 from critspec.analysis.multistep import METHOD as MULTISTEP_METHOD
 from critspec.analysis.multistep import branching_ratio_mr
@@ -139,12 +144,27 @@ def _ci_columns(name: str, value: float, reps: np.ndarray, pct) -> dict[str, flo
     return {name: float(value), name + LOW: float(low), name + HIGH: float(high)}
 
 
+def _t_columns(
+    name: str, value: float, se: float, reps: np.ndarray, se_reps: np.ndarray, pct
+) -> dict[str, float]:
+    low, high = studentized_ci(value, se, reps, se_reps, pct)
+    return {name: float(value), name + LOW: low, name + HIGH: high}
+
+
 def _est_columns(name: str, est: Estimate) -> dict[str, float]:
     return {name: est.value, name + LOW: est.ci_low, name + HIGH: est.ci_high}
 
 
 def _exponent_columns(name: str, est: Estimate, xmin: float) -> dict[str, float]:
     return {name: est.value, name + "_xmin": xmin, name + LOW: est.ci_low, name + HIGH: est.ci_high}
+
+
+def _b_tot_terms(stats) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs, occupied) per window: b_tot = sum(pairs) / sum(occupied)."""
+    return (
+        (stats.n_time_pairs + stats.n_depth_pairs).astype(np.float64),
+        stats.n_occupied.astype(np.float64),
+    )
 
 
 def _avalanche_frame(cond_id: int, adjacency: str, av: Avalanches, seq_ids) -> pd.DataFrame:
@@ -264,8 +284,19 @@ def analyze(
             "achieved_rate_oos_mean": float(rate_mean[cid]),
             "rate_err_oos_max_abs": float(rate_err[cid]),
         }
+        se, se_reps = (
+            lattice_se(real_stats, ones, params.chi_eps),
+            lattice_se(real_stats, w, params.chi_eps),
+        )
         for name in ("b_time", "b_depth", B_TOT):
-            row |= _ci_columns(name, getattr(point, name)[0], getattr(reps, name), pct)
+            row |= _t_columns(
+                name,
+                getattr(point, name)[0],
+                getattr(se, name)[0],
+                getattr(reps, name),
+                getattr(se_reps, name),
+                pct,
+            )
         b_tot_reps[cid] = reps.b_tot
         for nid, suffix in params.null_suffixes:
             null_stats = sequence_stats(null_A[null_index[(nid, cid)]])
@@ -274,13 +305,17 @@ def analyze(
             row[f"{B_TOT}_{suffix}"] = float(n_point.b_tot[0])
             row[f"delta_b_time_{suffix}"] = float(point.b_time[0] - n_point.b_time[0])
             row[f"delta_b_depth_{suffix}"] = float(point.b_depth[0] - n_point.b_depth[0])
-            row |= _ci_columns(
+            num, den = _b_tot_terms(real_stats)
+            num2, den2 = _b_tot_terms(null_stats)
+            row |= _t_columns(
                 f"delta_{B_TOT}_{suffix}",
                 point.b_tot[0] - n_point.b_tot[0],
+                ratio_diff_se(num, den, num2, den2, ones)[0],
                 reps.b_tot - n_reps.b_tot,
+                ratio_diff_se(num, den, num2, den2, w),
                 pct,
             )
-        row |= _ci_columns("chi", point.chi[0], reps.chi, pct)
+        row |= _t_columns("chi", point.chi[0], se.chi[0], reps.chi, se_reps.chi, pct)
         mr = branching_ratio_mr(A[cid], w, pct)
         row |= {
             "m_mr": mr.m,
@@ -397,6 +432,7 @@ def _identifiability_frame(
             float(baseline["g"].iloc[0]),
             params.ci_percentiles,
             params.ci_width_max,
+            (group[B_TOT + LOW].to_numpy(), group[B_TOT + HIGH].to_numpy()),
         )
         rows.append({"spike_def_id": sd, "target_rate": r, **asdict(flags)})
     return _frame(rows, ["spike_def_id", "target_rate"], ["spike_def_id", "why"])
