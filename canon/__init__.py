@@ -45,6 +45,7 @@ class CANON:
             PHASE5_ANALYZE = 'phase5-analyze'
             RUN_ALL = 'run-all'
             GC = 'gc'
+            SELFCHECK = 'selfcheck'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -61,6 +62,8 @@ class CANON:
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
+            SELFCHECK = 'critspec selfcheck'
+            SELFCHECK_FULL = 'critspec selfcheck --full'
         TEST = 'python -m pytest tests acceptance -n auto'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
@@ -295,6 +298,17 @@ class CANON:
         SELFCHECK_PERC_TAU_TOL = (1, 25)
         SELFCHECK_PERC_P_BELOW = 0.45
         SELFCHECK_PERC_SIDE_FULL_LOG2 = 10
+        SELFCHECK_PERC_SIDE_SMALL_LOG2 = 9
+        SELFCHECK_PERC_LATTICES = 16
+        SELFCHECK_PERC_MIN_TAIL = 100
+        SELFCHECK_LR_SIGNIFICANCE_PERCENT = 10
+        SELFCHECK_BP_SETS = 3
+        SELFCHECK_BP_SETS_FULL = 20
+        SELFCHECK_BP_ACTIVITY = 300
+        SELFCHECK_COVERAGE_SETS = 60
+        SELFCHECK_COVERAGE_SETS_FULL = 400
+        SELFCHECK_COVERAGE_RATE_MEAN_PERMILLE = 300
+        SELFCHECK_COVERAGE_RATE_SHAPE = 4
         SELFCHECK_COVERAGE_B_TOT_MIN = 0.93
         SELFCHECK_COVERAGE_CHI_MIN = 0.9
         YAML_MAX_ALIASES = 8

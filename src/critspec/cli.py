@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gc.add_argument("--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR))
     gc.add_argument("--yes", action="store_true", help="remove them (default: only list)")
+
+    check = sub.add_parser(
+        SUB.SELFCHECK,
+        help="Phase 5's statistics on data with a known answer (spec/12 section 5)",
+        parents=[debug],
+    )
+    check.add_argument("--full", action="store_true", help="the paper's sizes (minutes)")
     return parser
 
 
@@ -170,6 +177,13 @@ def dispatch(args: argparse.Namespace) -> int:
         return CANON.CLI.EXIT.OK
     if args.command == SUB.GC:
         return gc(args.runs_dir, args.yes)
+    if args.command == SUB.SELFCHECK:
+        from critspec.analysis.selfcheck import selfcheck
+
+        lines = selfcheck(args.full)
+        failed = sum(not line.passed for line in lines)
+        print(f"selfcheck: {len(lines) - failed}/{len(lines)} passed")
+        return CANON.CLI.EXIT.OK if not failed else CANON.CLI.EXIT.BUG
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all
 
