@@ -61,7 +61,7 @@ TAIL_COLUMNS = (
 AVALANCHE_COLUMNS = (
     "cond_id seq_id adjacency size duration height t_min l_min touches_boundary".split()
 )
-N_SOURCES = 3 * 2  # (real, perm, shift) x (interior, all)
+N_SOURCES = 2 + 2  # real x (interior, all) + (perm, shift) x interior
 IDENT_COLUMNS = (
     "spike_def_id target_rate gstar gstar_at_edge b_tot_min b_tot_max b_tot_range "
     "b_tot_ci_width_max b_tot_gstar b_tot_gstar_ci_low b_tot_gstar_ci_high delta_baseline "
@@ -155,6 +155,7 @@ def test_columns_types_and_sort(result) -> None:
     # Real rows lead their nulls; a null's deltas are real minus null.
     for _, grp in t.crackling.groupby(["cond_id", "adjacency"]):
         assert grp["null_id"].iloc[:2].isna().all() and grp["null_id"].iloc[2:].notna().all()
+        assert (grp["avalanche_set"].iloc[2:] == CANON.ENUM.AVALANCHE_SET.INTERIOR).all()
         real = grp[grp["null_id"].isna()].set_index("avalanche_set")
         for row in grp[grp["null_id"].notna()].itertuples():
             want = real.loc[row.avalanche_set, "tau_S"] - row.tau_S

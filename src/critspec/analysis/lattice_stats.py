@@ -51,10 +51,11 @@ def pooled(stats: SequenceStats, weights: np.ndarray, chi_eps: float) -> Lattice
     """Estimates for each row of weights [R, N] (use ones((1, N)) for the point estimate)."""
     w = np.asarray(weights, dtype=np.float64)
     n_seq = stats.y.shape[0]
-    den = w @ stats.n_occupied
+    # float64 operands: a float @ int64 product takes numpy's slow non-BLAS path.
+    den = w @ stats.n_occupied.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        b_time = np.where(den > 0, (w @ stats.n_time_pairs) / den, np.nan)
-        b_depth = np.where(den > 0, (w @ stats.n_depth_pairs) / den, np.nan)
+        b_time = np.where(den > 0, (w @ stats.n_time_pairs.astype(np.float64)) / den, np.nan)
+        b_depth = np.where(den > 0, (w @ stats.n_depth_pairs.astype(np.float64)) / den, np.nan)
     # The variance is shift invariant; centring on the sample mean first keeps
     # E[y^2] - E[y]^2 from cancelling catastrophically when Y is large.
     centre = stats.y.mean()

@@ -310,8 +310,9 @@ def sample_power_law(
 def gof_p_value(
     sample: np.ndarray, fit: PowerLawFit, min_tail: int, rng: np.random.Generator, reps: int
 ) -> float:
-    """Clauset's semi-parametric bootstrap p-value of the power law (NaN without a fit)."""
-    if fit.reason is not None or not math.isfinite(fit.alpha):
+    """Clauset's semi-parametric bootstrap p-value of the power law (NaN without a fit or
+    with reps = 0: not computed)."""
+    if reps < 1 or fit.reason is not None or not math.isfinite(fit.alpha):
         return math.nan
     sample = np.asarray(sample, dtype=np.float64)
     below = sample[sample < fit.xmin]

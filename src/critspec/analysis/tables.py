@@ -343,6 +343,8 @@ def analyze(
             for aset in AVALANCHE_SETS:
                 real = None
                 for nid, source in sources:
+                    if nid is not None and aset != AVSET.INTERIOR:
+                        continue  # the nulls are compared on the primary set only
                     sub = source.subset(~source.boundary) if aset == AVSET.INTERIOR else source
                     c = crackling(sub, w, params.crackling_params())
                     real = c if nid is None else real
@@ -357,6 +359,7 @@ def analyze(
                             pct,
                         )
                     )
+                    reps = params.gof_reps if nid is None else 0
                     rng = rng_for(
                         "gof",
                         *seed_keys,
@@ -365,9 +368,7 @@ def analyze(
                         aset,
                         base=params.bootstrap_seed,
                     )
-                    fits = tail_fits(
-                        sub.size, c.size_fit, params.tail_min_samples, rng, params.gof_reps
-                    )
+                    fits = tail_fits(sub.size, c.size_fit, params.tail_min_samples, rng, reps)
                     for tf in fits:
                         tail_rows.append(
                             {
@@ -383,7 +384,7 @@ def analyze(
                                 "loglik_ratio_normalized": tf.loglik_ratio_normalized,
                                 "p_value": tf.p_value,
                                 "gof_p_value": tf.gof_p_value,
-                                "gof_reps": params.gof_reps,
+                                "gof_reps": reps,
                                 "reason": tf.reason,
                             }
                         )
