@@ -48,6 +48,7 @@ class CANON:
             RUNS = 'runs'
             SHOW = 'show'
             INIT = 'init'
+            SELFCHECK = 'selfcheck'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -64,6 +65,8 @@ class CANON:
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
+            SELFCHECK = 'critspec selfcheck'
+            SELFCHECK_FULL = 'critspec selfcheck --full'
         TEST = 'python -m pytest tests acceptance -n auto -rs'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
@@ -97,6 +100,9 @@ class CANON:
         class ADJACENCY:
             ADJ_4N = 'ADJ_4N'
             ADJ_8N = 'ADJ_8N'
+        class AVALANCHE_SET:
+            INTERIOR = 'AVALANCHES_INTERIOR'
+            ALL = 'AVALANCHES_ALL'
         class TAIL_ALTERNATIVE:
             LOGNORMAL = 'lognormal'
             EXPONENTIAL = 'exponential'
@@ -320,6 +326,39 @@ class CANON:
         CRACKLING_D_RANGE_MIN = 3
         CRACKLING_D_RANGE_MAX = 64
         TAIL_FIT_MIN_TAIL_SAMPLES = 100
+        POWERLAW_XMIN_RANGE = (1, 256)
+        POWERLAW_XMIN_CANDIDATES = 32
+        POWERLAW_KS_POINTS = 128
+        POWERLAW_GOF_REPS = 100
+        MULTISTEP_METHOD = 'stationarymean'
+        MULTISTEP_FITFUNC = 'f_exponential'
+        MULTISTEP_KMAX_DIVISOR = 10
+        MULTISTEP_M_RANGE = (0.0, 1.9)
+        SELFCHECK_BP_M = (0.8, 0.9, 0.95, 0.98)
+        SELFCHECK_BP_TRIALS = 64
+        SELFCHECK_BP_TOKENS = 128
+        SELFCHECK_BP_LAYERS = 30
+        SELFCHECK_BP_SUBSAMPLE_PERCENT = 10
+        SELFCHECK_BP_M_TOL = 0.015
+        SELFCHECK_PERC_PC_4N = 0.592746
+        SELFCHECK_PERC_PC_8N = 0.407254
+        SELFCHECK_PERC_TAU = (187, 91)
+        SELFCHECK_PERC_TAU_TOL = (1, 25)
+        SELFCHECK_PERC_P_BELOW = 0.45
+        SELFCHECK_PERC_SIDE_FULL_LOG2 = 10
+        SELFCHECK_PERC_SIDE_SMALL_LOG2 = 9
+        SELFCHECK_PERC_LATTICES = 16
+        SELFCHECK_PERC_MIN_TAIL = 100
+        SELFCHECK_LR_SIGNIFICANCE_PERCENT = 10
+        SELFCHECK_BP_SETS = 3
+        SELFCHECK_BP_SETS_FULL = 20
+        SELFCHECK_BP_ACTIVITY = 300
+        SELFCHECK_COVERAGE_SETS = 60
+        SELFCHECK_COVERAGE_SETS_FULL = 400
+        SELFCHECK_COVERAGE_RATE_MEAN_PERMILLE = 300
+        SELFCHECK_COVERAGE_RATE_SHAPE = 4
+        SELFCHECK_COVERAGE_B_TOT_MIN = 0.93
+        SELFCHECK_COVERAGE_CHI_MIN = 0.9
         YAML_MAX_ALIASES = 8
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from canon import CANON
-from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze
+from critspec.analysis.tables import AnalysisParams, AnalysisTables, analyze, primary
 from critspec.errors import DependencyError
 from critspec.figures import (
     b_curves,
@@ -199,7 +199,7 @@ def build_figures(
         "fig_delta_b_nulls": delta_b_nulls(summary, suffixes, heading),
         "fig_gstar_selection": gstar_selection(summary, gstar_doc, heading),
         "fig_chi_over_g": chi_over_g(summary, heading),
-        "fig_crackling_gamma": crackling_gamma(tables.crackling, heading),
+        "fig_crackling_gamma": crackling_gamma(primary(tables.crackling), heading),
     }
 
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import powerlaw
 import pytest
-from scipy import stats
+from scipy import optimize, special, stats
 
 from canon import CANON
 from critspec.analysis.avalanches import Avalanches
 from critspec.analysis.bootstrap import bootstrap_indices, resample_weights
 from critspec.analysis.crackling import CracklingParams, crackling, gamma_ols
 from critspec.analysis.powerlaw_fit import (
+    ALPHA_RANGE,
     PARAMETER_RANGES,
-    PowerLawFit,
+    _ks_positions,
+    candidates,
     discrete_alpha_mle,
     fit_power_law,
+    fit_rows,
+    gof_p_value,
+    histogram,
+    hurwitz_zeta,
+    powerlaw_at,
     quiet,
+    sample_power_law,
 )
 from critspec.analysis.tail_fits import tail_fits
 
@@ -59,13 +69,88 @@ def test_vectorized_mle_equals_powerlaw_at_fixed_xmin() -> None:
             assert value == pytest.approx(ref, abs=1e-3)
 
 
+def test_hurwitz_zeta_equals_scipy() -> None:
+    s = np.linspace(1.04, 10.0, 40)[:, None]
+    a = np.concatenate([np.arange(1, 40), [99, 100, 1000, 123456]]).astype(float)[None, :]
+    assert np.allclose(hurwitz_zeta(s, a), special.zeta(s, a), rtol=2e-8, atol=0)
+
+
+def naive_fit(sample: np.ndarray, min_tail: int) -> tuple[float, float]:
+    """Clauset's recipe by direct loops with scipy: per candidate the exact discrete MLE
+    (bounded scalar minimization) and the KS distance at the same evaluation points."""
+    values = np.unique(sample)
+    best = (np.inf, np.nan, np.nan)
+    for x0 in candidates(values):
+        tail = np.sort(sample[sample >= x0])
+        if tail.size < min_tail:
+            continue
+        mean_log = np.log(tail).mean()
+        res = optimize.minimize_scalar(
+            lambda a, m=mean_log, x=x0: a * m + np.log(special.zeta(a, x)),
+            bounds=(ALPHA_RANGE[0] + 2e-6, ALPHA_RANGE[1]),
+            method="bounded",
+            options={"xatol": 2e-9},
+        )
+        tv = np.unique(tail)
+        pts = tv[_ks_positions(tv.size)]
+        emp = np.array([(tail <= v).mean() for v in pts])
+        theo = 1 - special.zeta(res.x, pts + 1) / special.zeta(res.x, x0)
+        d = np.abs(emp - theo).max()
+        if d < best[0]:
+            best = (d, res.x, x0)
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("a", [1.6, 2.3])
+def test_xmin_search_equals_a_direct_loop(a: float) -> None:
+    x = np.concatenate([zipf(a, 2500, seed=11), np.random.default_rng(2).integers(1, 6, 400)])
+    fit = fit_power_law(x, MIN_TAIL)
+    alpha, xmin = naive_fit(x.astype(float), MIN_TAIL)
+    assert fit.xmin == xmin and fit.alpha == pytest.approx(alpha, abs=1e-4)
+    # powerlaw's own MLE at that xmin agrees too.
+    assert powerlaw_at(x, fit).power_law.alpha == pytest.approx(fit.alpha, abs=1e-3)
+
+
+def test_each_replicate_rechooses_xmin_as_a_fit_of_its_own_sample() -> None:
+    x = np.concatenate([zipf(2.0, 1500, seed=12), np.random.default_rng(3).integers(1, 9, 500)])
+    seq = np.arange(x.size) % 30
+    idx = bootstrap_indices(30, 6, ("xmin",), 4)
+    w = resample_weights(idx, 30)
+    hist = histogram(x, seq, 30)
+    rows = fit_rows(w @ hist.counts, hist.values, MIN_TAIL)
+    for r in range(6):
+        sample = np.concatenate([x[seq == n] for n in idx[r]])
+        direct = fit_power_law(sample, MIN_TAIL)
+        assert rows.xmin[r] == direct.xmin and rows.alpha[r] == pytest.approx(direct.alpha)
+    assert np.unique(rows.xmin).size > 1  # xmin is not frozen at the point estimate's
+
+
+def test_gof_range_edge_and_upper_cutoff() -> None:
+    rng = np.random.default_rng(9)
+    pl = fit_power_law(zipf(2.1, 3000, seed=13), MIN_TAIL)
+    assert gof_p_value(zipf(2.1, 3000, seed=13), pl, MIN_TAIL, rng, 60) > 0.1
+    uniform = rng.integers(1, 201, 4000)
+    fit = fit_power_law(uniform, MIN_TAIL)
+    assert gof_p_value(uniform, fit, MIN_TAIL, rng, 60) < 0.05
+    assert not pl.at_range_edge
+    steep = np.concatenate([np.ones(25000), [2, 3]])
+    assert fit_power_law(steep, MIN_TAIL).at_range_edge
+    # A truncated law: xmax fitted, and powerlaw's MLE on [xmin, xmax] agrees.
+    x = sample_power_law(rng, 1.7, 5.0, 400.0, 5000)
+    assert x.max() <= 400 and x.min() >= 5
+    cut = fit_power_law(x, MIN_TAIL, xmax=400.0)
+    assert cut.alpha == pytest.approx(1.7, abs=0.06)
+    assert powerlaw_at(x, cut).power_law.alpha == pytest.approx(cut.alpha, abs=2e-3)
+
+
 def test_too_little_data_is_nan_with_a_reason() -> None:
     assert fit_power_law(np.arange(1, 10), MIN_TAIL).reason == REASON.TOO_FEW_AVALANCHES
     assert fit_power_law(np.full(500, 4), MIN_TAIL).reason == REASON.DEGENERATE_SAMPLE
     fit = fit_power_law(np.full(500, 4), MIN_TAIL)
     assert np.isnan(fit.alpha)
-    rows = tail_fits(fit, MIN_TAIL)
+    rows = tail_fits(np.full(500, 4), fit, MIN_TAIL, np.random.default_rng(0), 10)
     assert [r.reason for r in rows] == [REASON.DEGENERATE_SAMPLE] * 2
+    assert all(np.isnan(r.gof_p_value) for r in rows)
     assert all(np.isnan(r.loglik_ratio_normalized) for r in rows)
 
 
@@ -86,12 +171,14 @@ def test_gamma_ols_recovers_a_planted_slope() -> None:
 
 
 def test_tail_fit_prefers_the_true_distribution() -> None:
-    pl = fit_power_law(zipf(2.0, 3000, seed=5), MIN_TAIL)
-    by_alt = {r.alternative: r for r in tail_fits(pl, MIN_TAIL)}
+    x = zipf(2.0, 3000, seed=5)
+    pl = fit_power_law(x, MIN_TAIL)
+    rows = tail_fits(x, pl, MIN_TAIL, np.random.default_rng(1), 40)
+    by_alt = {r.alternative: r for r in rows}
     assert by_alt[TAIL.EXPONENTIAL].loglik_ratio_normalized > 3
     assert by_alt[TAIL.EXPONENTIAL].p_value < 0.01
-    # KS pushes xmin of geometric data far out, where no test is decisive; at a fixed
-    # xmin = 1 the whole geometric sample is clearly exponential, not a power law.
+    assert rows[0].gof_p_value == rows[1].gof_p_value > 0.1
+    # At xmin = 1 (a geometric sample's bulk) the exponential wins clearly.
     geometric = stats.geom.rvs(0.2, size=3000, random_state=np.random.default_rng(6))
     with quiet():
         fixed = powerlaw.Fit(
@@ -102,8 +189,10 @@ def test_tail_fit_prefers_the_true_distribution() -> None:
             verbose=0,
             parameter_ranges=PARAMETER_RANGES,
         )
-        geo = PowerLawFit(fixed.power_law.alpha, 1.0, geometric.size, None, fixed)
-    by_alt = {r.alternative: r for r in tail_fits(geo, MIN_TAIL)}
+    geo = dataclasses.replace(pl, alpha=fixed.power_law.alpha, xmin=1.0, n_tail=geometric.size)
+    by_alt = {
+        r.alternative: r for r in tail_fits(geometric, geo, MIN_TAIL, np.random.default_rng(2), 20)
+    }
     assert by_alt[TAIL.EXPONENTIAL].loglik_ratio_normalized < -3
     assert by_alt[TAIL.EXPONENTIAL].p_value < 0.01
     assert by_alt[TAIL.LOGNORMAL].loglik_ratio_normalized < 0
@@ -112,7 +201,7 @@ def test_tail_fit_prefers_the_true_distribution() -> None:
 def _avalanches(sizes: np.ndarray, durations: np.ndarray, n_seq: int) -> Avalanches:
     seq = np.arange(sizes.size) % n_seq
     zeros = np.zeros(sizes.size, dtype=np.int64)
-    return Avalanches(seq, sizes, durations, zeros + 1, zeros, zeros)
+    return Avalanches(seq, sizes, durations, zeros + 1, zeros, zeros, zeros.astype(bool))
 
 
 def test_crackling_relation_and_ci_on_a_planted_case() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from canon import CANON
 from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci, resample_weights
 from critspec.analysis.lattice_stats import pooled, sequence_stats
 from critspec.events.branching import branching
@@ -67,3 +68,36 @@ def test_indices_depend_on_the_semantic_keys_only() -> None:
     w = resample_weights(a, 10)
     assert (w.sum(axis=1) == 10).all()
     assert w[3].tolist() == np.bincount(a[3], minlength=10).tolist()
+
+
+def test_linearized_se_and_studentized_ci_by_explicit_residuals() -> None:
+    """SEs of b_tot, chi and a paired b_tot difference against per-window influence
+    values computed window by window on each explicit resample; the bootstrap-t
+    interval against its definition."""
+    from acceptance.checks.phase5 import b_tot_and_se, chi_and_se, delta_and_se
+    from critspec.analysis.bootstrap import studentized_ci
+    from critspec.analysis.lattice_stats import lattice_se, ratio_diff_se
+
+    rng = np.random.default_rng(8)
+    A = rng.poisson(rng.gamma(2.0, 0.2, (9, 1, 1)), size=(9, 3, 20))
+    B = rng.permuted(A, axis=2)
+    idx = bootstrap_indices(9, 12, ("se",), SEED)
+    w = resample_weights(idx, 9)
+    st, st_b = sequence_stats(A), sequence_stats(B)
+    se = lattice_se(st, w, CANON.CONST.CHI_EPS)
+    pairs = (st.n_time_pairs + st.n_depth_pairs).astype(float)
+    pairs_b = (st_b.n_time_pairs + st_b.n_depth_pairs).astype(float)
+    occ, occ_b = st.n_occupied.astype(float), st_b.n_occupied.astype(float)
+    diff_se = ratio_diff_se(pairs, occ, pairs_b, occ_b, w)
+    for r in range(12):
+        X = A[idx[r]] > 0
+        assert se.b_tot[r] == pytest.approx(b_tot_and_se(X)[1], rel=3e-9)
+        assert se.chi[r] == pytest.approx(chi_and_se(A[idx[r]], CANON.CONST.CHI_EPS)[1], rel=3e-9)
+        assert diff_se[r] == pytest.approx(delta_and_se(X, B[idx[r]] > 0)[1], rel=3e-9)
+    reps = pooled(st, w, CANON.CONST.CHI_EPS).b_tot
+    point, se0 = b_tot_and_se(A > 0)
+    t = (reps - point) / se.b_tot
+    lo_q, hi_q = CANON.CONST.BOOTSTRAP_CI_PERCENTILES
+    low, high = studentized_ci(point, se0, reps, se.b_tot, (lo_q, hi_q))
+    assert low == pytest.approx(point - np.percentile(t, hi_q) * se0)
+    assert high == pytest.approx(point - np.percentile(t, lo_q) * se0)

@@ -40,22 +40,35 @@ SUMMARY_COLUMNS = (
             f"delta_{B_TOT}_{s}{CI[1]}",
         )
     ]
-    + "chi chi_ci_low chi_ci_high m_mr m_mr_reason".split()
+    + (
+        "chi chi_ci_low chi_ci_high m_mr m_mr_ci_low m_mr_ci_high m_mr_method m_mr_fitfunc "
+        "m_mr_kmax m_mr_reason"
+    ).split()
 )
 CRACKLING_COLUMNS = (
-    "cond_id spike_def_id target_rate g adjacency n_avalanches tau_S tau_S_xmin tau_S_ci_low "
-    "tau_S_ci_high alpha_D alpha_D_xmin alpha_D_ci_low alpha_D_ci_high gamma_fit "
+    "cond_id spike_def_id target_rate g adjacency null_id avalanche_set n_avalanches tau_S "
+    "tau_S_xmin tau_S_ci_low tau_S_ci_high tau_S_at_range_edge alpha_D alpha_D_xmin "
+    "alpha_D_ci_low alpha_D_ci_high alpha_D_at_range_edge gamma_fit "
     "gamma_fit_ci_low gamma_fit_ci_high n_d_points gamma_pred gamma_pred_ci_low "
-    "gamma_pred_ci_high dcc dcc_ci_low dcc_ci_high reason"
-).split()
+    "gamma_pred_ci_high dcc dcc_ci_low dcc_ci_high".split()
+    + [f"delta_{n}{b}" for n in ("tau_S", "alpha_D", "gamma_fit", "dcc") for b in ("", *CI)]
+    + ["reason"]
+)
 TAIL_COLUMNS = (
-    "cond_id spike_def_id target_rate g adjacency alternative xmin n_tail alpha "
-    "loglik_ratio_normalized p_value reason"
+    "cond_id spike_def_id target_rate g adjacency null_id avalanche_set alternative xmin "
+    "n_tail alpha loglik_ratio_normalized p_value gof_p_value gof_reps reason"
 ).split()
-AVALANCHE_COLUMNS = "cond_id seq_id adjacency size duration height t_min l_min".split()
+AVALANCHE_COLUMNS = (
+    "cond_id seq_id adjacency size duration height t_min l_min touches_boundary".split()
+)
+N_SOURCES = 2 + 2  # real x (interior, all) + (perm, shift) x interior
 IDENT_COLUMNS = (
     "spike_def_id target_rate gstar gstar_at_edge b_tot_min b_tot_max b_tot_range "
-    "b_tot_ci_width_max varies_beyond_ci ci_width_within_max identifiable"
+    "b_tot_ci_width_max b_tot_gstar b_tot_gstar_ci_low b_tot_gstar_ci_high delta_baseline "
+    "delta_baseline_ci_low delta_baseline_ci_high delta_lower delta_lower_ci_low "
+    "delta_lower_ci_high delta_upper delta_upper_ci_low delta_upper_ci_high "
+    "differs_from_baseline differs_from_neighbours abs_dev_one_min g_closest_to_one near_one "
+    "ci_width_within_max dm_peak_g dm_peak dm_peak_at_edge identifiable why"
 ).split()
 
 
@@ -133,15 +146,31 @@ def test_columns_types_and_sort(result) -> None:
     assert list(t.identifiability.columns) == IDENT_COLUMNS
     for df, keys in (
         (t.summary, ["spike_def_id", "target_rate", "g"]),
-        (t.crackling, ["spike_def_id", "target_rate", "g", "adjacency"]),
-        (t.tail_fits, ["spike_def_id", "target_rate", "g", "adjacency", "alternative"]),
+        (t.summary, ["spike_def_id", "target_rate", "g"]),
         (t.avalanches, ["cond_id", "adjacency", "seq_id", "l_min", "t_min"]),
     ):
         assert df[keys].equals(df[keys].sort_values(keys).reset_index(drop=True))
-    assert len(t.summary) == A.shape[0] and len(t.crackling) == 2 * A.shape[0]
-    assert len(t.tail_fits) == 4 * A.shape[0] and len(t.identifiability) == 2
+    assert len(t.summary) == A.shape[0] and len(t.crackling) == 2 * N_SOURCES * A.shape[0]
+    assert len(t.tail_fits) == 4 * N_SOURCES * A.shape[0] and len(t.identifiability) == 2
+    # Real rows lead their nulls; a null's deltas are real minus null.
+    for _, grp in t.crackling.groupby(["cond_id", "adjacency"]):
+        assert grp["null_id"].iloc[:2].isna().all() and grp["null_id"].iloc[2:].notna().all()
+        assert (grp["avalanche_set"].iloc[2:] == CANON.ENUM.AVALANCHE_SET.INTERIOR).all()
+        real = grp[grp["null_id"].isna()].set_index("avalanche_set")
+        for row in grp[grp["null_id"].notna()].itertuples():
+            want = real.loc[row.avalanche_set, "tau_S"] - row.tau_S
+            assert row.delta_tau_S == pytest.approx(want, nan_ok=True)
     assert t.summary["cond_id"].dtype == np.int64 and t.summary["is_gstar"].dtype == bool
     assert t.avalanches[["size", "duration", "seq_id"]].dtypes.eq(np.int64).all()
+    av = t.avalanches
+    L, T = A.shape[2], A.shape[3]
+    edge = (
+        (av.t_min == 0)
+        | (av.t_min + av.duration == T)
+        | (av.l_min == 0)
+        | (av.l_min + av.height == L)
+    )
+    assert (av.touches_boundary == edge).all()
     for df, col in ((t.summary, "m_mr_reason"), (t.crackling, "reason"), (t.tail_fits, "reason")):
         assert isinstance(df[col].dtype, pd.StringDtype)
 
@@ -170,21 +199,94 @@ def test_summary_values_by_an_independent_route(result) -> None:
             assert per_seq[adj].reindex(seq_ids).tolist() == A[c].sum(axis=(1, 2)).tolist()
 
 
-def test_identifiability_flags() -> None:
-    b_tot = np.array([1.0, 1.4, 1.12])
-    low, high = b_tot - 0.08, b_tot + 0.08
-    f = identifiability(b_tot, low, high, 1.0, GAINS, 0.5)
-    assert (f.b_tot_range, f.b_tot_ci_width_max) == pytest.approx((0.4, 0.16))
-    assert f.varies_beyond_ci and f.ci_width_within_max and not f.gstar_at_edge
-    assert f.identifiable
-    wide = identifiability(b_tot, b_tot - 0.3, b_tot + 0.3, 1.0, GAINS, 0.5)
-    assert not wide.varies_beyond_ci and not wide.ci_width_within_max and not wide.identifiable
-    edge = identifiability(b_tot, low, high, GAINS[-1], GAINS, 0.5)
-    assert edge.gstar_at_edge and not edge.identifiable
-    nan = identifiability(
-        np.full(3, np.nan), np.full(3, np.nan), np.full(3, np.nan), 1.0, GAINS, 0.5
-    )
-    assert np.isnan(nan.b_tot_range) and not nan.identifiable
+GRID = tuple(C.GAIN_GRID_DEFAULT)
+G_LOW, G_V, G_UP = GRID[0], GRID[3], GRID[7]  # the grid's first gain, 0.9, 1.1
+FLAT = 1.0 + 0.3
+PCT = tuple(C.BOOTSTRAP_CI_PERCENTILES)
+
+
+def replicates(b: np.ndarray, shared: float, own: float, reps: int = 2000) -> np.ndarray:
+    """[reps, G] replicates around b: a shift common to every gain (one resampling plan
+    draws the same windows at every gain) plus independent noise per gain."""
+    rng = np.random.default_rng(7)
+    return b + shared * rng.standard_normal((reps, 1)) + own * rng.standard_normal((reps, b.size))
+
+
+def test_flat_interior_with_one_edge_outlier_is_not_identifiable() -> None:
+    """The issue's case: b = 1.3 everywhere, 2.0 at the grid's top; the old range-vs-width
+    rule called gstar = 1.0 identifiable."""
+    b = np.full(len(GRID), FLAT)
+    b[-1] = 2.0
+    f = identifiability(GRID, b, replicates(b, 0.0, 0.01), b - 0.1, 1.0, 1.0, PCT, 0.5)
+    assert f.b_tot_range == pytest.approx(2.0 - FLAT) and not f.gstar_at_edge
+    assert not f.differs_from_neighbours and not f.differs_from_baseline
+    assert not f.identifiable
+    assert "baseline" in f.why and "neighbour" in f.why and f.why.startswith("not identifiable")
+
+
+def test_v_deeper_than_its_paired_ci_is_identifiable() -> None:
+    """A V of depth 0.085 at gstar = G_V, neighbours' paired CI about [0.06, 0.11], while
+    each gain's own CI is five times wider (a shared shift): pairing identifies it."""
+    g = np.asarray(GRID)
+    k = GRID.index(G_V)
+    b = 1.0 + 0.085 * np.abs(np.arange(g.size) - k)
+    own = 0.025 / 1.96 / np.sqrt(2.0)  # paired difference: sd 0.0128, CI half-width 0.025
+    reps = replicates(b, 0.06, own)
+    f = identifiability(GRID, b, reps, b - 0.2, G_V, 1.0, PCT, 0.5)
+    assert f.delta_lower == pytest.approx(-0.085) and f.delta_upper == pytest.approx(-0.085)
+    assert -0.11 - 0.01 < f.delta_lower_ci_low < -0.11 + 0.01
+    assert -0.06 - 0.01 < f.delta_lower_ci_high < -0.06 + 0.01
+    assert f.b_tot_gstar_ci_high - f.b_tot_gstar_ci_low > 0.2  # unpaired CIs overlap
+    assert f.differs_from_neighbours and f.differs_from_baseline and f.near_one
+    assert f.identifiable and f.why.startswith("identifiable")
+    # Without pairing (independent noise of the same total size) the same V is not.
+    unpaired = replicates(b, 0.0, np.hypot(0.06, own))
+    assert not identifiability(GRID, b, unpaired, b - 0.2, G_V, 1.0, PCT, 0.5).identifiable
+
+
+def test_identifiability_near_one_edge_baseline_and_density_matched_peak() -> None:
+    g = np.asarray(GRID)
+    k = GRID.index(G_V)
+    v = 0.085 * np.abs(np.arange(g.size) - k)
+    reps_of = lambda b: replicates(b, 0.0, 0.005)  # noqa: E731
+    # The V's floor at 1.3: gstar differs from its neighbours but is far from 1 while
+    # another gain is at 1.0 -> not near one.
+    far = FLAT + v
+    far[-1] = 1.0
+    f = identifiability(GRID, far, reps_of(far), far, G_V, 1.0, PCT, 0.5)
+    assert f.differs_from_neighbours and not f.near_one and not f.identifiable
+    assert f.g_closest_to_one == GRID[-1] and f.abs_dev_one_min == pytest.approx(0.0)
+    # gstar at the edge, gstar the baseline.
+    b = 1.0 + v
+    assert identifiability(GRID, b, reps_of(b), b, GRID[0], 1.0, PCT, 0.5).gstar_at_edge
+    assert "baseline gain" in identifiability(GRID, b, reps_of(b), b, G_V, G_V, PCT, 0.5).why
+    # A wide CI at gstar fails the width cap.
+    wide = identifiability(GRID, b, replicates(b, 0.3, 0.005), b, G_V, 1.0, PCT, 0.5)
+    assert wide.differs_from_neighbours and not wide.ci_width_within_max
+    # The density-matched curve b - b_perm peaks where the excess over the null is largest.
+    perm = b - np.where(g == G_UP, 0.3, 0.1)
+    dm = identifiability(GRID, b, reps_of(b), perm, G_V, 1.0, PCT, 0.5)
+    assert (dm.dm_peak_g, dm.dm_peak, dm.dm_peak_at_edge) == (G_UP, pytest.approx(0.3), False)
+    nan = np.full(g.size, np.nan)
+    none = identifiability(GRID, nan, np.full((10, g.size), np.nan), nan, G_V, 1.0, PCT, 0.5)
+    assert np.isnan(none.b_tot_range) and not none.identifiable and not none.near_one
+
+
+def test_one_resampling_plan_per_spike_definition_and_rate(result) -> None:
+    """Every gain of an (sd, r) shares one plan: the b_tot CI of a gain is reproduced by
+    the (sd, r)-keyed plan, and the paired delta at gstar by the difference of replicates."""
+    (A, X, conditions, *_rest, params), t = result
+    from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci
+
+    for row in t.identifiability.itertuples():
+        plan = bootstrap_indices(
+            A.shape[1], params.bootstrap_reps, (row.spike_def_id, row.target_rate), C.BOOTSTRAP_SEED
+        )
+        mine = conditions[conditions.spike_def_id == row.spike_def_id].sort_values("g")
+        reps = np.array([[branching(X[c][idx]).b_tot for c in mine.cond_id] for idx in plan])
+        k, base = GAINS.index(row.gstar), GAINS.index(1.0)
+        low, high = percentile_ci(reps[:, k] - reps[:, base], PCT)
+        assert (row.delta_baseline_ci_low, row.delta_baseline_ci_high) == pytest.approx((low, high))
 
 
 def test_identical_inputs_give_identical_tables_under_any_hash_seed(result) -> None:

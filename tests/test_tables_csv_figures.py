@@ -39,9 +39,24 @@ def _ident_frame() -> pd.DataFrame:
                 "b_tot_max": 2.0 / 3.0,
                 "b_tot_range": float(i),
                 "b_tot_ci_width_max": float("nan"),
-                "varies_beyond_ci": False,
+                **{
+                    f"{name}{bound}": 0.1 * i - 1.0 / 7.0
+                    for name in ("b_tot_gstar", "delta_baseline", "delta_lower", "delta_upper")
+                    for bound in ("", "_ci_low", "_ci_high")
+                },
+                "differs_from_baseline": i == 3,
+                "differs_from_neighbours": i > 1,
+                "abs_dev_one_min": 1e-17 * i,
+                "g_closest_to_one": 0.6 + i * 0.05,
+                "near_one": True,
                 "ci_width_within_max": True,
+                "dm_peak_g": float("nan") if i == 2 else 1.0 + 0.15,
+                "dm_peak": 0.1 + 0.2,
+                "dm_peak_at_edge": False,
                 "identifiable": i == 3,
+                "why": "not identifiable: gstar is the baseline gain; [0.1 .. 0.2] (a)"
+                if i != 3
+                else "identifiable: yes",
             }
         )
     return pd.DataFrame(rows)

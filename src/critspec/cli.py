@@ -90,6 +90,10 @@ SUBCOMMAND_HELP: dict[str, tuple[str, str]] = {
         "one run in words: what it consumed, what it produced, its summary",
         f"{CANON.CLI.ENTRYPOINT} {SUB.SHOW} RUN_P5ANA_0123456789ab",
     ),
+    SUB.SELFCHECK: (
+        "Phase 5's statistics on data with a known answer (spec/12_STATISTICS_AND_BOOTSTRAP.md §5)",
+        CMD.SELFCHECK,
+    ),
     SUB.INIT: (
         "write a pipeline/models/datasets config trio for your own model into DIR",
         f"{CANON.CLI.ENTRYPOINT} {SUB.INIT} --model HuggingFaceTB/SmolLM2-135M "
@@ -336,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the embedded synthetic corpora)",
     )
     init.add_argument("dir", type=Path, metavar="DIR", help="where the three files are written")
+
+    check = _add(sub, SUB.SELFCHECK, parents)
+    check.add_argument("--full", action="store_true", help="the paper's sizes (minutes)")
     return parser
 
 
@@ -419,6 +426,13 @@ def dispatch(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
         print(f"next: {CANON.CLI.ENTRYPOINT} {SUB.RUN_ALL} --config {args.dir / 'pipeline.yaml'}")
         return CANON.CLI.EXIT.OK
+    if args.command == SUB.SELFCHECK:
+        from critspec.analysis.selfcheck import selfcheck
+
+        lines = selfcheck(args.full)
+        failed = sum(not line.passed for line in lines)
+        print(f"selfcheck: {len(lines) - failed}/{len(lines)} passed")
+        return CANON.CLI.EXIT.OK if not failed else CANON.CLI.EXIT.BUG
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all
 

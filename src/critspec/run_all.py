@@ -251,7 +251,11 @@ def summary_rows(run_dir: Path, role: str) -> list[tuple[str, ...]]:
     summary = _table(run_dir, SUMMARY_CONTRACT)
     ident = _table(run_dir, IDENT_CONTRACT)
     crackling = _table(run_dir, CRACKLING_CONTRACT)
-    first_adj = crackling[crackling["adjacency"] == CANON.ENUM.ADJACENCY.ADJ_4N]
+    first_adj = crackling[
+        (crackling["adjacency"] == CANON.ENUM.ADJACENCY.ADJ_4N)
+        & crackling["null_id"].isna()
+        & (crackling["avalanche_set"] == CANON.ENUM.AVALANCHE_SET.INTERIOR)
+    ]
     perm = f"delta_{B_TOT}_{CANON.OUTPUT.NULL_SUFFIX.TIME_PERM}"
     rows = []
     for flags in ident.itertuples():

@@ -4,7 +4,9 @@ A component lives on one sequence's [L, T] lattice: ADJ_4N joins sites one step
 apart in t or in l, ADJ_8N also joins diagonal neighbours. The whole [N, L, T] stack
 is labelled in one scipy.ndimage.label call with a 3x3x3 structure whose n = ±1
 planes are empty, so no component ever spans two sequences. Size S = sum of A over
-the component, duration D = t_max - t_min + 1, height H = l_max - l_min + 1.
+the component, duration D = t_max - t_min + 1, height H = l_max - l_min + 1. An
+avalanche touches the boundary when it reaches the first or last token or the first or
+last layer: it may have been cut by the window (spec/11 section 1).
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ class Avalanches:
     height: np.ndarray
     t_min: np.ndarray
     l_min: np.ndarray
+    boundary: np.ndarray  # bool: touches the first/last token or the first/last layer
+
+    def subset(self, keep: np.ndarray) -> Avalanches:
+        """The avalanches where keep is True (order kept)."""
+        return Avalanches(
+            *(getattr(self, f)[keep] for f in self.__dataclass_fields__)  # type: ignore[arg-type]
+        )
 
 
 def avalanches(
@@ -78,6 +87,8 @@ def avalanches(
     l_lo = np.minimum.reduceat(l_sorted, starts) if n_comp else l_sorted
     l_hi = np.maximum.reduceat(l_sorted, starts) if n_comp else l_sorted
     order = np.lexsort((t_lo, l_lo, seq))
+    _, n_layers, n_tokens = A.shape
+    boundary = (t_lo == 0) | (t_hi == n_tokens - 1) | (l_lo == 0) | (l_hi == n_layers - 1)
     return Avalanches(
         seq_index=seq[order],
         size=size[order],
@@ -85,4 +96,5 @@ def avalanches(
         height=(l_hi - l_lo + 1)[order],
         t_min=t_lo[order],
         l_min=l_lo[order],
+        boundary=boundary[order],
     )

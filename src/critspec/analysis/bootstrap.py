@@ -51,3 +51,22 @@ def percentile_ci(samples: np.ndarray, percentiles: Sequence[float]) -> np.ndarr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanpercentile(samples, np.asarray(percentiles, dtype=np.float64), axis=0)
+
+
+def studentized_ci(
+    point: float,
+    se_point: float,
+    reps: np.ndarray,
+    se_reps: np.ndarray,
+    percentiles: Sequence[float],
+) -> tuple[float, float]:
+    """Bootstrap-t interval (spec/12 section 3): t_r = (theta_r - theta) / se_r over the
+    finite replicates; [theta - t_high se, theta - t_low se]. NaN when undefined."""
+    reps, se_reps = np.asarray(reps, dtype=np.float64), np.asarray(se_reps, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (reps - point) / se_reps
+    t = t[np.isfinite(t)]
+    if not (np.isfinite(point) and np.isfinite(se_point)) or t.size == 0:
+        return float("nan"), float("nan")
+    t_low, t_high = np.percentile(t, np.asarray(percentiles, dtype=np.float64))
+    return float(point - t_high * se_point), float(point - t_low * se_point)

@@ -1,6 +1,7 @@
 """Crackling-noise relation with sequence-bootstrap CIs (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
-tau_S and alpha_D: discrete power-law fits of sizes and durations (powerlaw_fit).
+tau_S and alpha_D: discrete power-law fits of sizes and durations (powerlaw_fit), xmin
+re-chosen inside every replicate, an optional upper size cutoff (xmax) on both.
 gamma_fit: OLS slope of log mean S on log D over the distinct D in [d_min, d_max]
 present, with at least min_points of them. gamma_pred = (alpha_D - 1) / (tau_S - 1),
 dcc = |gamma_fit - gamma_pred|. A resample draws sequences (not avalanches) and
@@ -22,7 +23,7 @@ import numpy as np
 from canon import CANON
 from critspec.analysis.avalanches import Avalanches
 from critspec.analysis.bootstrap import percentile_ci
-from critspec.analysis.powerlaw_fit import PowerLawFit, discrete_alpha_mle, fit_power_law
+from critspec.analysis.powerlaw_fit import PowerLawFit, fit_power_law, fit_rows, histogram
 
 REASON = CANON.ENUM.FIT_REASON
 
@@ -34,6 +35,7 @@ class CracklingParams:
     d_max: int  # CRACKLING_D_RANGE_MAX
     min_points: int  # CRACKLING_MIN_POINTS
     percentiles: tuple[float, float]  # BOOTSTRAP_CI_PERCENTILES
+    xmax: float | None = None  # optional upper cutoff of the power-law fits
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,17 @@ class Crackling:
     n_avalanches: int
     tau_S: Estimate
     tau_S_xmin: float
+    tau_S_at_range_edge: bool
     alpha_D: Estimate
     alpha_D_xmin: float
+    alpha_D_at_range_edge: bool
     gamma_fit: Estimate
     n_d_points: int
     gamma_pred: Estimate
     dcc: Estimate
     reason: str | None
     size_fit: PowerLawFit  # reused by the tail fits (same xmin as tau_S)
+    replicates: dict[str, np.ndarray]  # tau_S, alpha_D, gamma_fit, dcc: [R] each (paired deltas)
 
 
 def gamma_ols(
@@ -77,24 +82,14 @@ def gamma_ols(
     return np.where(n_points >= min_points, slope, np.nan), n_points
 
 
-def _per_sequence_tail(
-    values: np.ndarray, seq: np.ndarray, n_seq: int, xmin: float
-) -> tuple[np.ndarray, np.ndarray]:
-    tail = values >= xmin
-    n_tail = np.bincount(seq[tail], minlength=n_seq).astype(np.float64)
-    sum_log = np.bincount(seq[tail], weights=np.log(values[tail]), minlength=n_seq)
-    return n_tail, sum_log
-
-
 def _exponent_replicates(
     fit: PowerLawFit, values: np.ndarray, seq: np.ndarray, w: np.ndarray, min_tail: int
 ) -> np.ndarray:
+    """Replicate exponents with xmin re-chosen in each (rows of W @ per-sequence histograms)."""
     if fit.reason is not None:
         return np.full(w.shape[0], np.nan)
-    n_tail, sum_log = _per_sequence_tail(values, seq, w.shape[1], fit.xmin)
-    n_r = w @ n_tail
-    alpha = discrete_alpha_mle(n_r, w @ sum_log, fit.xmin)
-    return np.where(n_r >= min_tail, alpha, np.nan)
+    hist = histogram(values, seq, w.shape[1])
+    return fit_rows(w @ hist.counts, hist.values, min_tail, fit.xmax).alpha
 
 
 def _estimate(value: float, reps: np.ndarray, percentiles: Sequence[float]) -> Estimate:
@@ -110,8 +105,8 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     n_seq = w.shape[1]
     sizes = av.size.astype(np.float64)
     durations = av.duration.astype(np.float64)
-    size_fit = fit_power_law(av.size, params.min_tail)
-    dur_fit = fit_power_law(av.duration, params.min_tail)
+    size_fit = fit_power_law(av.size, params.min_tail, params.xmax)
+    dur_fit = fit_power_law(av.duration, params.min_tail, params.xmax)
     tau_r = _exponent_replicates(size_fit, sizes, av.seq_index, w, params.min_tail)
     alpha_r = _exponent_replicates(dur_fit, durations, av.seq_index, w, params.min_tail)
 
@@ -119,12 +114,13 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     in_range = (av.duration >= params.d_min) & (av.duration <= params.d_max)
     cell = av.seq_index[in_range] * d_values.size + (av.duration[in_range] - params.d_min)
     n_cells = n_seq * d_values.size
-    counts = np.bincount(cell, minlength=n_cells).reshape(n_seq, d_values.size)
+    # float64: a float @ int64 product takes numpy's slow non-BLAS path (50x).
+    counts = np.bincount(cell, minlength=n_cells).reshape(n_seq, d_values.size).astype(np.float64)
     size_sums = np.bincount(cell, weights=sizes[in_range], minlength=n_cells).reshape(
         n_seq, d_values.size
     )
     (gamma,), (n_d,) = gamma_ols(
-        counts.sum(axis=0, keepdims=True).astype(np.float64),
+        counts.sum(axis=0, keepdims=True),
         size_sums.sum(axis=0, keepdims=True),
         d_values,
         params.min_points,
@@ -137,16 +133,20 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     reasons = [size_fit.reason, dur_fit.reason]
     reasons.append(REASON.TOO_FEW_DURATION_POINTS if n_d < params.min_points else None)
     pct = params.percentiles
+    dcc_r = np.abs(gamma_r - gamma_pred_r)
     return Crackling(
         n_avalanches=int(av.size.size),
         tau_S=_estimate(size_fit.alpha, tau_r, pct),
         tau_S_xmin=size_fit.xmin,
+        tau_S_at_range_edge=size_fit.at_range_edge,
         alpha_D=_estimate(dur_fit.alpha, alpha_r, pct),
         alpha_D_xmin=dur_fit.xmin,
+        alpha_D_at_range_edge=dur_fit.at_range_edge,
         gamma_fit=_estimate(float(gamma), gamma_r, pct),
         n_d_points=int(n_d),
         gamma_pred=_estimate(float(gamma_pred), gamma_pred_r, pct),
-        dcc=_estimate(abs(float(gamma) - float(gamma_pred)), np.abs(gamma_r - gamma_pred_r), pct),
+        dcc=_estimate(abs(float(gamma) - float(gamma_pred)), dcc_r, pct),
         reason=next((r for r in reasons if r is not None), None),
         size_fit=size_fit,
+        replicates={"tau_S": tau_r, "alpha_D": alpha_r, "gamma_fit": gamma_r, "dcc": dcc_r},
     )
