@@ -82,6 +82,8 @@ class CANON:
         class MODEL_ROLE:
             INSTRUCT = 'INSTRUCT'
             BASE = 'BASE'
+        class CONSUMED_ROLES:
+            BOTH = 'both'
         class DATASET_ROLE:
             A = 'DATASET_A'
             B = 'DATASET_B'

@@ -1,22 +1,38 @@
-"""`critspec run-all`: every phase of spec/phases.yaml for every model role, then a summary
-of what gstar means on the held-out rasters.
+"""`critspec run-all`: the run graph of spec/phases.yaml for every model role, then a
+summary of what gstar means on the held-out rasters (spec/07_RUNS_RECORDS_LOGGING.md
+"Run graph").
 
-A run that already exists for the same config is reused after `validate-run`
-instead of failing with exit 4; anything else behaves as the single commands. A
-profile may declare a single model role (spec/00_OVERVIEW.md "Model roles"): per-role phases
-then run for the configured roles only, and say which they skipped.
+Phases run in the graph's topological order, per role where a phase is per-role. A run
+that already exists for the same config is reused after `validate-run` instead of failing
+with exit 4; anything else behaves as the single commands. A profile may declare a single
+model role (spec/00_OVERVIEW.md "Model roles"): per-role phases then run for the
+configured roles only, a phase that consumes both roles is skipped, and each skip is a
+line. `--dry-run` prints the plan and computes nothing; `--model-role` keeps that role's
+runs and the role-free ones; `--from RUN_ID` puts a sealed run in place of its phase and
+role's planned run and runs only what is downstream of it (plus what that needs).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from canon import CANON
 from critspec.config.resolve import load_config
-from critspec.orchestrate import Invocation, Options, execute, planned_run_id, settle
+from critspec.errors import DependencyError
+from critspec.orchestrate import (
+    Invocation,
+    Node,
+    Options,
+    execute,
+    missing_roles,
+    open_named_run,
+    planned_run_id,
+    settle,
+    upstream_nodes,
+)
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 from critspec.validate import contracts
@@ -27,32 +43,177 @@ CRACKLING_CONTRACT = "crackling"
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
-def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
-    run_dir = inv.options.runs_dir / planned_run_id(inv)
-    if inv.options.run_id_mode == CANON.ENUM.RUN_ID_MODE.CONTENT_HASH and run_dir.is_dir():
-        SealedRun.open(run_dir)
-        return run_dir, True
-    return execute(inv), False
+@dataclass(frozen=True)
+class Step:
+    """One (phase, role) of the plan: the invocation to run, or why it is left out."""
+
+    node: Node
+    phase_id: str
+    inv: Invocation | None = None
+    skipped: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.phase_id + (f" [{self.node[1]}]" if self.node[1] else "")
+
+
+def graph_steps(options: Options) -> list[Step]:
+    """Every (phase, role) of the run graph in topological order, each with its invocation
+    or the reason the profile cannot run it (a model role it lacks, directly or through
+    what the phase consumes)."""
+    spec = project_spec()
+    configured = load_config(options.config).model_roles
+    steps: list[Step] = []
+    for phase in spec.phases.graph_order():
+        for role in phase.roles:
+            node = (phase.key, role)
+            if role is not None and role not in configured:
+                reason = f"the profile declares no {role} model"
+                steps.append(Step(node, phase.id, skipped=reason))
+                continue
+            inv = settle(replace(options, model_role=role, from_run=None), phase.key, False)
+            lacking = missing_roles(inv)
+            if lacking:
+                reason = (
+                    f"it consumes runs of model role {' and '.join(lacking)}, and the "
+                    f"profile declares only {', '.join(configured)}"
+                )
+                steps.append(Step(node, phase.id, skipped=reason))
+            else:
+                steps.append(Step(node, phase.id, inv=inv))
+    return steps
+
+
+def _from_node(steps: list[Step], run: SealedRun) -> Node:
+    """The (phase, role) a --from run stands in for; it must be one this plan can run."""
+    spec = project_spec()
+    try:
+        key = spec.phases.by_id(run.record["phase_id"]).key
+    except KeyError:
+        raise DependencyError(f"{run.run_dir}: is a run of no phase of spec/phases.yaml") from None
+    node = (key, run.record["model_role"])
+    step = next((s for s in steps if s.node == node), None)
+    if step is None or step.inv is None:
+        why = f" ({step.skipped})" if step is not None else ""
+        raise DependencyError(
+            f"{run.run_dir}: --from names a {step.label if step else key} run, which this "
+            f"profile does not run{why}"
+        )
+    return node
+
+
+def select(steps: list[Step], options: Options, from_node: Node | None) -> list[Step]:
+    """The plan after --model-role and --from: a runnable step left out says why, and so
+    does a step that consumes a run the plan leaves out."""
+    ups = {s.node: upstream_nodes(s.inv) for s in steps if s.inv is not None}
+    why: dict[Node, str] = {}
+    role = options.model_role
+    if role is not None:
+        for node in ups:
+            if node[1] not in (None, role):
+                why[node] = f"--model-role {role}"
+    if from_node is not None:
+        down: set[Node] = set()
+        for node, up in ups.items():  # topological order: one pass finds the descendants
+            if any(u == from_node or u in down for u in up):
+                down.add(node)
+        needed, stack = set(down), list(down)
+        while stack:
+            for u in ups[stack.pop()]:
+                if u != from_node and u not in needed:
+                    needed.add(u)
+                    stack.append(u)
+        for node in ups:
+            if node == from_node:
+                why[node] = f"--from {options.from_run} stands in for it"
+            elif node not in needed:
+                why.setdefault(node, f"not downstream of --from {options.from_run}")
+    out = []
+    labels = {s.node: s.label for s in steps}
+    for step in steps:
+        if step.inv is None or step.node in why:
+            out.append(replace(step, inv=None, skipped=step.skipped or why[step.node]))
+            continue
+        gone = next((u for u in ups[step.node] if u != from_node and u in why), None)
+        gone = gone or next((u for u in ups[step.node] if u not in ups), None)
+        if gone is not None:
+            why[step.node] = f"it consumes {labels[gone]}, which this plan leaves out"
+            out.append(replace(step, inv=None, skipped=why[step.node]))
+        else:
+            out.append(step)
+    return out
 
 
 def run_all(options: Options) -> int:
-    spec = project_spec()
-    configured = load_config(options.config).model_roles
+    steps = graph_steps(options)
+    if options.model_role is not None:
+        load_config(options.config).require_roles(
+            (options.model_role,), f"{CANON.CLI.SUBCOMMAND.RUN_ALL} --model-role"
+        )
+    chosen: dict[Node, SealedRun] = {}
+    from_node = None
+    if options.from_run is not None:
+        from_run = open_named_run(options.runs_dir, options.from_run, "--from")
+        from_node = _from_node(steps, from_run)
+        if options.model_role not in (None, from_node[1]) and from_node[1] is not None:
+            raise DependencyError(
+                f"{from_run.run_dir}: is a run for model role {from_node[1]}, but "
+                f"--model-role {options.model_role} leaves out everything downstream of it"
+            )
+        chosen[from_node] = from_run
+    plan = select(steps, options, from_node)
+    if options.dry_run:
+        return _print_plan(plan, options, {n: r.run_id for n, r in chosen.items()})
     analysis_runs: dict[str, Path] = {}
-    for phase in spec.phases.phases:
-        for role in phase.roles:
-            if role is not None and role not in configured:
-                print(f"skipped {phase.id} [{role}]: the profile declares no {role} model")
-                continue
-            inv = settle(replace(options, model_role=role, from_run=None), phase.key)
-            run_dir, reused = _run_or_reuse(inv)
-            label = f"{phase.id}" + (f" [{role}]" if role else "")
-            print(f"{'reused' if reused else 'sealed'} {label}: {run_dir}", flush=True)
-            if SUMMARY_CONTRACT in phase.produces:
-                analysis_runs[role] = run_dir
-    print()
-    print(summary_table(analysis_runs))
+    for step in plan:
+        if step.inv is None:
+            print(f"skipped {step.label}: {step.skipped}")
+            continue
+        run, reused = _run_or_reuse(step.inv, chosen)
+        chosen[step.node] = run
+        print(f"{'reused' if reused else 'sealed'} {step.label}: {run.run_dir}", flush=True)
+        if SUMMARY_CONTRACT in step.inv.phase.produces:
+            analysis_runs[str(step.node[1])] = run.run_dir
+    if analysis_runs:
+        print()
+        print(summary_table(analysis_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")
+    return CANON.CLI.EXIT.OK
+
+
+def _planned_dir(inv: Invocation, ids: dict[Node, str]) -> Path | None:
+    """Where the run of `inv` is sealed under content-hash ids (None: a timestamp id)."""
+    if inv.options.run_id_mode != CANON.ENUM.RUN_ID_MODE.CONTENT_HASH:
+        return None
+    return inv.options.runs_dir / planned_run_id(inv, ids)
+
+
+def _run_or_reuse(inv: Invocation, chosen: dict[Node, SealedRun]) -> tuple[SealedRun, bool]:
+    """The sealed run of `inv`: the existing one (checked by validate-run), or a new one
+    built from the runs this plan chose upstream."""
+    run_dir = _planned_dir(inv, {n: r.run_id for n, r in chosen.items()})
+    if run_dir is not None and run_dir.is_dir():
+        return SealedRun.open(run_dir), True
+    return SealedRun.open(execute(inv, chosen)), False
+
+
+def _print_plan(plan: list[Step], options: Options, ids: dict[Node, str]) -> int:
+    """--dry-run: each phase and role, its run id, reused or new; nothing is computed and
+    nothing is written."""
+    for step in plan:
+        if step.inv is None:
+            print(f"skipped {step.label}: {step.skipped}")
+            continue
+        run_dir = _planned_dir(step.inv, ids)
+        if run_dir is None:
+            print(f"plan {step.label}: new (a timestamp run id is made when it runs)")
+            continue
+        ids[step.node] = run_dir.name
+        reused = run_dir.is_dir()
+        if reused:
+            SealedRun.open(run_dir)  # exit 3 now, as the real run would, if it is not intact
+        print(f"plan {step.label}: {run_dir.name} ({'reused' if reused else 'new'})")
+    print(f"dry run: nothing was computed; runs directory {options.runs_dir.resolve()}")
     return CANON.CLI.EXIT.OK
 
 

@@ -84,6 +84,13 @@ def load_spec(spec_dir: Path) -> Spec:
         for role in phase.commands:
             if role not in roles:
                 raise ContractError(f"{phases_path}: {phase.key}: unknown model role {role!r}")
+        consumed_roles = set(canon.ENUM["CONSUMED_ROLES"].values())
+        for dep in phase.consumes:
+            if dep.roles is not None and dep.roles not in consumed_roles:
+                raise ContractError(
+                    f"{phases_path}: {phase.key}: consumes {dep.phase} with roles "
+                    f"{dep.roles!r}, not one of {sorted(consumed_roles)}"
+                )
     return Spec(canon=canon, artifacts=artifacts, phases=phases)
 
 

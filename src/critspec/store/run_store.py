@@ -130,9 +130,10 @@ class RunBuilder:
     # --- inputs -----------------------------------------------------------------
     def consume(self, upstream: SealedRun, contract_id: str) -> Path:
         """Re-hash an upstream artifact against the upstream record; exit 3 on mismatch.
-        Only what the phase declares in spec/phases.yaml `consumes` may be read."""
-        declared = {(dep.phase, a) for dep in self.phase.consumes for a in dep.artifacts}
-        if not any(a == contract_id for _, a in declared):
+        Only what the phase declares in spec/phases.yaml `consumes` may be read (anything
+        of a pipeline run for a `consumes_pipeline` phase)."""
+        declared = {a for dep in self.phase.consumes for a in dep.artifacts}
+        if contract_id not in declared and not self.phase.consumes_pipeline:
             raise ContractError(
                 f"{self.phase.key} read {contract_id!r}, which spec/phases.yaml does not "
                 "declare in its consumes (a bug in the runner or the spec)"
