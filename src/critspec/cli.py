@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _phase_flags(allp)
 
+    ver = sub.add_parser(
+        SUB.VERIFY_RELEASE,
+        help="check a sealed release run, its released runs and its archive byte for byte",
+        parents=[debug],
+    )
+    ver.add_argument("release_dir", type=Path, help="the release run directory")
+
     gc = sub.add_parser(
         SUB.GC, help="list (or with --yes remove) unfinished runs in a runs dir", parents=[debug]
     )
@@ -119,6 +126,24 @@ def gc(runs_dir: Path, remove: bool) -> int:
             print(f"{item.path}: unfinished run (remove with --yes)")
     if not found:
         print(f"{runs_dir}: no unfinished runs")
+    return CANON.CLI.EXIT.OK
+
+
+def verify_release(release_dir: Path) -> int:
+    """`critspec verify-release DIR` (spec/16_RELEASE.md): exit 0 intact, 3 naming the first
+    file that differs."""
+    from critspec.release.verify import verify_release as verify
+
+    done = verify(release_dir)
+    where = (
+        "released runs checked on disk and in the archive"
+        if done.runs_checked_on_disk
+        else "released runs not beside it: checked in the archive only"
+    )
+    print(
+        f"{release_dir}: release {done.run_id} is intact ({done.n_runs} runs, {done.n_files} "
+        f"files; {where}; archive sha256 {done.archive_sha256})"
+    )
     return CANON.CLI.EXIT.OK
 
 
@@ -170,6 +195,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return CANON.CLI.EXIT.OK
     if args.command == SUB.GC:
         return gc(args.runs_dir, args.yes)
+    if args.command == SUB.VERIFY_RELEASE:
+        return verify_release(args.release_dir)
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all
 

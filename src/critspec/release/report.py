@@ -16,6 +16,7 @@ to exactly the value of its sealed table; each data row names its source file an
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from canon import CANON
+from critspec.errors import DependencyError
 from critspec.spec.load import Spec
 from critspec.store.run_store import SealedRun
 from critspec.validate import contracts
+from critspec.validate.run import inside
 
 TEMPLATE = "release_report.j2"
 CSP = CANON.CONST.REPORT_CSP
@@ -144,15 +148,41 @@ def _label(run: SealedRun) -> str:
     return run.record["phase_id"] + (f" [{role}]" if role else "")
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    table = pq.read_table(path)
+def verified_bytes(run: SealedRun, item: Mapping[str, Any]) -> bytes:
+    """An artifact's bytes, which must hash to its run record's sha256 (exit 3 otherwise):
+    the report shows nothing that differs from what was sealed."""
+    path = inside(run.run_dir, item["relative_path"])
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != item["sha256"]:
+        raise DependencyError(
+            f"{path}: sha256 differs from run {run.run_id}'s record; the artifact was "
+            "altered after it was sealed: re-run that phase"
+        )
+    return data
+
+
+def _read_rows(run: SealedRun, item: Mapping[str, Any]) -> tuple[list[str], list[dict]]:
+    table = pq.read_table(pa.BufferReader(verified_bytes(run, item)))
     return table.column_names, table.to_pylist()
+
+
+def shown_artifacts(runs: Sequence[SealedRun]) -> list[tuple[SealedRun, str]]:
+    """(run, contract id) of every table and figure the report shows, in run order."""
+    out = []
+    for run in runs:
+        seen: set[str] = set()
+        for item in run.record["artifact_index"]:
+            cid = item["contract"]
+            if cid not in seen and contracts.entry(cid)["format"] in (FMT.PARQUET, FMT.FIGURE):
+                seen.add(cid)
+                out.append((run, cid))
+    return out
 
 
 def _table(run: SealedRun, item: Mapping[str, Any], spec: Spec, max_rows: int) -> Table:
     cid = item["contract"]
     art = spec.artifacts.artifacts[cid]
-    columns, rows = _read_rows(run.run_dir / item["relative_path"])
+    columns, rows = _read_rows(run, item)
     prov = _provenance(run, item)
     rendered = len(rows) <= max_rows
     body = tuple(
@@ -175,7 +205,7 @@ def _figure(run: SealedRun, items: Sequence[Mapping[str, Any]], spec: Spec) -> F
     cid = items[0]["contract"]
     art = spec.artifacts.artifacts[cid]
     png = next(i for i in items if i["relative_path"].endswith(PNG_SUFFIX))
-    data = (run.run_dir / png["relative_path"]).read_bytes()
+    data = verified_bytes(run, png)
     return Figure(
         anchor=_anchor(run, cid),
         title=f"{art.title} — {_label(run)}",
@@ -218,7 +248,7 @@ def _gstar_table(ordered: Sequence[SealedRun]) -> Table | None:
     for run in ordered:
         for item in run.record["artifact_index"]:
             if item["contract"] == REPLICATION_CONTRACT:
-                _, reps = _read_rows(run.run_dir / item["relative_path"])
+                _, reps = _read_rows(run, item)
                 agree = {(r["spike_def_id"], r["target_rate"]): r["verdicts_agree"] for r in reps}
                 prov.append(_provenance(run, item))
     for run in ordered:
@@ -227,7 +257,7 @@ def _gstar_table(ordered: Sequence[SealedRun]) -> Table | None:
                 continue
             p = _provenance(run, item)
             prov.append(p)
-            _, flags = _read_rows(run.run_dir / item["relative_path"])
+            _, flags = _read_rows(run, item)
             for i, f in enumerate(flags):
                 key = (f["spike_def_id"], f["target_rate"])
                 replicated = (
