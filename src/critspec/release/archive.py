@@ -82,6 +82,14 @@ def check_header(path: Path) -> None:
         raise ContractError(f"{path}: the gzip header stores a file name")
     if int.from_bytes(head[4:8], "little") != MTIME:
         raise ContractError(f"{path}: the gzip header stores a modification time")
+    # Read the stream to its end: the trailer's CRC and length catch a truncated or
+    # altered archive that tar alone would stop reading before.
+    try:
+        with gzip.open(path, "rb") as gz:
+            while gz.read(_CHUNK):
+                pass
+    except (OSError, EOFError) as exc:
+        raise ContractError(f"{path}: not a readable tar.gz archive ({exc})") from None
 
 
 def members(path: Path) -> Iterator[Member]:
