@@ -147,11 +147,21 @@ def release(runs: Path, roots: list[SealedRun]) -> Path:
     return run.final_dir
 
 
-@pytest.fixture()
-def graph(tmp_path: Path):  # noqa: ANN201
-    runs = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    runs = tmp_path_factory.mktemp("release") / "runs"
     analysis, compare, other = build_graph(runs)
-    return runs, analysis, compare, other, release(runs, [compare])
+    return runs, [analysis.run_id, compare.run_id, other.run_id, release(runs, [compare]).name]
+
+
+@pytest.fixture()
+def graph(built, tmp_path: Path):  # noqa: ANN201
+    """A fresh copy of the built runs per test (tests alter files)."""
+    src, ids = built
+    runs = tmp_path / "runs"
+    shutil.copytree(src, runs)
+    analysis, compare, other = (SealedRun.open(runs / i) for i in ids[:3])
+    return runs, analysis, compare, other, runs / ids[3]
 
 
 def test_closure_follows_dependencies_only(graph) -> None:

@@ -62,6 +62,14 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             assert line[4] == f"{base[CANON.ENUM.SELECTION_INPUT.B_TOT]:.3f}"
             assert line[7] == f"{getattr(row, CANON.ENUM.SELECTION_INPUT.B_TOT):.3f}"
 
+    # The last line is the release report's path (spec/16_RELEASE.md), and the release verifies.
+    last = first.strip().splitlines()[-1]
+    report = Path(last.removeprefix("report: "))
+    assert last.startswith("report: ") and report.is_file(), last
+    verify = [CANON.CLI.SUBCOMMAND.VERIFY_RELEASE, str(report.parent.parent)]
+    assert main(verify) == CANON.CLI.EXIT.OK
+    capsys.readouterr()
+
     assert main(argv) == CANON.CLI.EXIT.OK
     second = capsys.readouterr().out
     assert second.count("reused ") == n_runs and "sealed " not in second
