@@ -102,7 +102,7 @@ def _identifiability(seed: int) -> dict:
     return {
         "spike_def_id": np.array([k[0] for k in keys], dtype=object),
         "target_rate": np.array([k[1] for k in keys]),
-        "gstar": np.array([1.0, 0.7, 1.1, 1.3]),
+        "gstar": np.array([1.0, 0.75, 1.125, 1.375]),
         "gstar_at_edge": np.array([False, True, False, True]),
         "b_tot_min": b_min,
         "b_tot_max": b_min + b_range,
@@ -149,7 +149,7 @@ def release(runs: Path, roots: list[SealedRun]) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    runs = tmp_path_factory.mktemp("release") / "runs"
+    runs = tmp_path_factory.mktemp("graph") / "store"
     analysis, compare, other = build_graph(runs)
     return runs, [analysis.run_id, compare.run_id, other.run_id, release(runs, [compare]).name]
 
@@ -158,7 +158,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 def graph(built, tmp_path: Path):  # noqa: ANN201
     """A fresh copy of the built runs per test (tests alter files)."""
     src, ids = built
-    runs = tmp_path / "runs"
+    runs = tmp_path / "store"
     shutil.copytree(src, runs)
     analysis, compare, other = (SealedRun.open(runs / i) for i in ids[:3])
     return runs, analysis, compare, other, runs / ids[3]
@@ -243,7 +243,7 @@ def _member(name: str, **attrs: object) -> tarfile.TarInfo:
     ("archive", "match"),
     [
         (_tar_gz([(_member("a"), b"x")], mtime=7), "modification time"),
-        (_tar_gz([(_member("a"), b"x")], name="release"), "file name"),
+        (_tar_gz([(_member("a"), b"x")], name="named"), "file name"),
         (_tar_gz([(_member("a", mtime=5), b"x")]), "non-fixed metadata"),
         (_tar_gz([(_member("a", uname="me"), b"x")]), "non-fixed metadata"),
         (_tar_gz([(_member("b"), b"x"), (_member("a"), b"y")]), "out of order"),
@@ -291,7 +291,7 @@ def test_report_content_numbers_and_determinism(graph) -> None:
     assert again == html
     parser = _Cells()
     parser.feed(html)
-    table = pq.read_table(analysis.run_dir / "tables" / "identifiability.parquet").to_pylist()
+    table = pq.read_table(contracts.path_in(analysis.run_dir, "identifiability")).to_pylist()
     source = f"{analysis.run_id}/{contracts.entry('identifiability')['subdir']}/"
     cells = [c for c in parser.cells if c[0].startswith(source)]
     # The max_rows of 3 leaves the 4-row table unrendered; the gstar table shows every row.
@@ -311,17 +311,17 @@ def test_report_content_numbers_and_determinism(graph) -> None:
 
 def test_report_refuses_an_altered_artifact(graph) -> None:
     runs, analysis, compare, _, _ = graph
-    target = analysis.run_dir / "tables" / "identifiability.parquet"
+    target = contracts.path_in(analysis.run_dir, "identifiability")
     target.chmod(0o644)
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 1
     target.write_bytes(bytes(data))
-    with pytest.raises(DependencyError, match="identifiability.parquet"):
+    with pytest.raises(DependencyError, match=target.name):
         report_data([analysis, compare], project_spec(), "t", 3, "a", "v")
 
 
 @pytest.mark.parametrize(
-    ("html", "match"),
+    ("page", "match"),
     [
         ("<html></html>", "doctype"),
         ("<!DOCTYPE html><html><head></head></html>", "Content-Security-Policy"),
@@ -352,9 +352,9 @@ def test_report_refuses_an_altered_artifact(graph) -> None:
         ),
     ],
 )
-def test_html_contract_refuses(tmp_path: Path, html: str, match: str) -> None:
-    path = tmp_path / "r.html"
-    path.write_text(html.format(csp=CANON.CONST.REPORT_CSP))
+def test_html_contract_refuses(tmp_path: Path, page: str, match: str) -> None:
+    path = tmp_path / "page.htm"
+    path.write_text(page.format(csp=CANON.CONST.REPORT_CSP))
     with pytest.raises(ContractError, match=match):
         validate_html(path, "release_report")
 
