@@ -11,8 +11,11 @@ import yaml
 
 from canon import CANON
 from critspec.cli import main
+from critspec.config.canonical import canonical_bytes
+from critspec.orchestrate import Options, settle
 from critspec.paths import project_root
 from critspec.spec.load import project_spec
+from critspec.store.run_store import content_run_id
 
 CONFIG = str(project_root() / CANON.PATH.CONFIG_PIPELINE)
 GRID = CANON.CONST.GAIN_GRID_DEFAULT
@@ -31,16 +34,51 @@ def reduced_config(tmp_path: Path) -> str:
     return str(path)
 
 
+def plan_lines(out: str) -> dict[str, tuple[str, str]]:
+    """`plan LABEL: RUN_ID (reused|new)` lines of a dry run as {label: (run id, state)}."""
+    found = {}
+    for line in out.splitlines():
+        if line.startswith("plan "):
+            label, _, rest = line.removeprefix("plan ").partition(": ")
+            run_id, state = rest.split(" ")
+            found[label] = (run_id, state.strip("()"))
+    return found
+
+
+def role_of(run_dir: Path) -> str | None:
+    return json.loads((run_dir / CANON.OUTPUT.RUN_RECORD).read_text())["model_role"]
+
+
 def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = tmp_path / "store"
     config = reduced_config(tmp_path)
     argv = [CANON.CLI.SUBCOMMAND.RUN_ALL, "--config", config, "--runs-dir", str(store)]
+    phases = project_spec().phases.phases
+    n_runs = sum(len(p.roles) for p in phases)
+    n_per_role = sum(1 for p in phases if p.per_model_role)
+    instruct, base = CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE
+
+    # --dry-run: every phase and role with its id, all new; nothing computed or written.
+    assert main([*argv, "--dry-run"]) == CANON.CLI.EXIT.OK
+    planned = plan_lines(capsys.readouterr().out)
+    assert len(planned) == n_runs and {s for _, s in planned.values()} == {"new"}
+    assert not store.exists()
+
+    # --model-role: that role's runs and the role-free one, nothing of the other role.
+    assert main([*argv, "--model-role", instruct]) == CANON.CLI.EXIT.OK
+    only = capsys.readouterr().out
+    assert only.count(f"[{base}]: --model-role {instruct}") == n_per_role
+    made = list(store.iterdir())
+    assert len(made) == n_runs - n_per_role
+    assert {role_of(d) for d in made} == {None, instruct}
+
     assert main(argv) == CANON.CLI.EXIT.OK
     first = capsys.readouterr().out
-    n_runs = sum(len(p.roles) for p in project_spec().phases.phases)
     sealed = sorted(p.name for p in store.iterdir())
     assert len(sealed) == n_runs and all(n.startswith(CANON.PATH.RUN_DIR_PREFIX) for n in sealed)
-    assert first.count("sealed ") == n_runs
+    assert first.count("sealed ") == n_per_role and first.count("reused ") == n_runs - n_per_role
+    # The dry run named exactly the runs that were then sealed.
+    assert sorted(run_id for run_id, _ in planned.values()) == sealed
     for role in (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE):
         for sd in (CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS):
             assert any(line.split()[:2] == [role, sd] for line in first.splitlines())
@@ -74,3 +112,36 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     second = capsys.readouterr().out
     assert second.count("reused ") == n_runs and "sealed " not in second
     assert sorted(p.name for p in store.iterdir()) == sealed
+    assert main([*argv, "--dry-run"]) == CANON.CLI.EXIT.OK
+    assert plan_lines(capsys.readouterr().out) == {
+        k: (i, "reused") for k, (i, _) in planned.items()
+    }
+
+    # --from: a new gstar run (timestamp id) stands in for the planned one; only what is
+    # downstream of it is new, with ids derived from it (checked by an independent hash).
+    gstar = project_spec().phases.by_key("PHASE2_SELECT_GSTAR")
+    timestamp = CANON.ENUM.RUN_ID_MODE.TIMESTAMP
+    one = [gstar.id, "--config", config, "--runs-dir", str(store), "--model-role", instruct]
+    assert main([*one, "--run-id-mode", timestamp]) == CANON.CLI.EXIT.OK
+    chosen = Path(capsys.readouterr().out.split()[-1]).name
+    assert main([*argv, "--from", chosen, "--dry-run"]) == CANON.CLI.EXIT.OK
+    plan = plan_lines(capsys.readouterr().out)
+    rasters = project_spec().phases.by_key("PHASE3_EXTRACT_RASTERS")
+    downstream = [
+        p
+        for p in phases
+        if p.key in ("PHASE3_EXTRACT_RASTERS", "PHASE4_RUN_NULLS", "PHASE5_ANALYZE")
+    ]
+    assert {label for label, (_, s) in plan.items() if s == "new"} == {
+        f"{p.id} [{instruct}]" for p in downstream
+    }
+    options = Options(config=Path(config), runs_dir=store, model_role=instruct)
+    inv = settle(options, rasters.key)
+    up = [
+        planned[f"{p.id} [{instruct}]"][0]
+        for p in phases
+        if p.key in ("PHASE1_CALIBRATE", "PHASE2_GAIN_GRID")
+    ]
+    want = content_run_id(rasters.stage_tag, canonical_bytes(inv.config_doc()), [*up, chosen])
+    assert plan[f"{rasters.id} [{instruct}]"] == (want, "new")
+    assert sorted(p.name for p in store.iterdir()) == sorted([*sealed, chosen])

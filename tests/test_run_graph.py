@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -295,3 +296,112 @@ def test_one_role_profile_skips_both_roles_in_run_all_and_refuses_the_command(
     release = Path(out[3].split(": ", 1)[1])
     deps = read_json(release / CANON.OUTPUT.RUN_RECORD)["dependencies"]
     assert [d["run_id"] for d in deps] == [Path(out[0].split(": ", 1)[1]).name]
+
+
+def _sealed_lines(out: str) -> dict[str, str]:
+    """`sealed LABEL: DIR` / `reused LABEL: DIR` lines as {label: run id}."""
+    found = {}
+    for line in out.splitlines():
+        word, _, rest = line.partition(" ")
+        if word in ("sealed", "reused"):
+            label, _, run_dir = rest.partition(": ")
+            found[label] = Path(run_dir).name
+    return found
+
+
+@pytest.mark.usefixtures("throwaway_project")
+def test_run_all_from_a_run_rebuilds_what_is_downstream_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "store"
+    stamped = replace(
+        invocation("PRODUCER", INSTRUCT, runs),
+        options=Options(
+            config=CONFIG,
+            runs_dir=runs,
+            model_role=INSTRUCT,
+            run_id_mode=CANON.ENUM.RUN_ID_MODE.TIMESTAMP,
+        ),
+    )
+    chosen = SealedRun.open(execute(stamped))
+    planned = planned_run_id(invocation("PRODUCER", INSTRUCT, runs))
+    assert chosen.run_id != planned
+
+    argv = [SUB.RUN_ALL, "--config", str(CONFIG), "--runs-dir", str(runs)]
+    assert main([*argv, "--from", chosen.run_id, "--dry-run"]) == CANON.CLI.EXIT.OK
+    dry = capsys.readouterr().out
+    assert sorted(p.name for p in runs.iterdir()) == [chosen.run_id]
+    assert main([*argv, "--from", chosen.run_id]) == CANON.CLI.EXIT.OK
+    out = capsys.readouterr().out
+    sealed = _sealed_lines(out)
+    stands_in = f"skipped {SUB.PHASE1_CALIBRATE} [{INSTRUCT}]: --from {chosen.run_id} stands in"
+    assert stands_in in out and stands_in in dry
+    base = sealed[f"{SUB.PHASE1_CALIBRATE} [{BASE}]"]
+    pair = SealedRun.open(runs / sealed[SUB.PHASE2_GAIN_GRID])
+    release = SealedRun.open(runs / sealed[SUB.PHASE2_SELECT_GSTAR])
+    # The planned INSTRUCT producer run was never made; both consumers read the chosen one.
+    assert not (runs / planned).exists()
+    assert [d["run_id"] for d in pair.record["dependencies"]] == [chosen.run_id, base]
+    assert [d["run_id"] for d in release.record["dependencies"]] == [
+        chosen.run_id,
+        base,
+        pair.run_id,
+    ]
+    # The dry run printed the ids the real run sealed.
+    for label, run_id in sealed.items():
+        assert f"plan {label}: {run_id} (new)" in dry
+    # Rerun: everything is reused.
+    assert main([*argv, "--from", chosen.run_id]) == CANON.CLI.EXIT.OK
+    again = capsys.readouterr().out
+    assert _sealed_lines(again) == sealed and "sealed " not in again
+
+
+@pytest.mark.usefixtures("throwaway_project")
+def test_run_all_model_role_leaves_out_what_needs_the_other_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "store"
+    argv = [SUB.RUN_ALL, "--config", str(CONFIG), "--runs-dir", str(runs)]
+    assert main([*argv, "--model-role", BASE]) == CANON.CLI.EXIT.OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"skipped {SUB.PHASE1_CALIBRATE} [{INSTRUCT}]: --model-role {BASE}"
+    assert out[1].startswith(f"sealed {SUB.PHASE1_CALIBRATE} [{BASE}]: ")
+    instruct = f"{SUB.PHASE1_CALIBRATE} [{INSTRUCT}], which this plan leaves out"
+    assert out[2] == f"skipped {SUB.PHASE2_GAIN_GRID}: it consumes {instruct}"
+    assert out[3] == f"skipped {SUB.PHASE2_SELECT_GSTAR}: it consumes {instruct}"
+    [made] = list(runs.iterdir())
+    assert read_json(made / CANON.OUTPUT.RUN_RECORD)["model_role"] == BASE
+
+
+@pytest.mark.usefixtures("throwaway_project")
+def test_run_all_flags_it_cannot_honour_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "store"
+    one_role = _one_role_config(tmp_path)
+    base_run = SealedRun.open(execute(invocation("PRODUCER", BASE, runs)))
+    cases = [
+        (["--config", str(one_role), "--model-role", BASE], CANON.CLI.EXIT.CONTRACT, BASE),
+        (
+            ["--config", str(CONFIG), "--from", "RUN_P1CAL_ffffffffffff"],
+            CANON.CLI.EXIT.DEPENDENCY,
+            "not found",
+        ),
+        (["--config", str(CONFIG), "--from", "../x"], CANON.CLI.EXIT.DEPENDENCY, "../x"),
+        (
+            ["--config", str(CONFIG), "--from", base_run.run_id, "--model-role", INSTRUCT],
+            CANON.CLI.EXIT.DEPENDENCY,
+            f"model role {BASE}",
+        ),
+        (
+            ["--config", str(one_role), "--from", base_run.run_id],
+            CANON.CLI.EXIT.DEPENDENCY,
+            f"the profile declares no {BASE} model",
+        ),
+    ]
+    for flags, code, fragment in cases:
+        got = main([SUB.RUN_ALL, "--runs-dir", str(runs), "--dry-run", *flags])
+        err = capsys.readouterr().err.strip()
+        assert got == code, (flags, err)
+        assert len(err.splitlines()) == 1 and fragment in err, (flags, err)
+    assert sorted(p.name for p in runs.iterdir()) == [base_run.run_id]

@@ -64,9 +64,6 @@ class Invocation:
             invocation["external_inputs"] = self.external
         return scoped_document(self.config, self.phase.config_sections, invocation)
 
-    def for_phase(self, key: str) -> Invocation:
-        return replace(self, phase=self.spec.phases.by_key(key), external={})
-
     def command(self) -> str:
         return self.phase.command(self.options.model_role)
 
@@ -138,9 +135,13 @@ def required_roles(inv: Invocation) -> tuple[str, ...]:
     """Every model role the runs this invocation needs belong to (its explicit upstream
     closure), in spec order; a pipeline phase needs only the roles the profile declares."""
     found: list[str] = []
+    seen: set[Node] = set()
     stack = [inv]
     while stack:
         cur = stack.pop()
+        if node_of(cur) in seen:
+            continue
+        seen.add(node_of(cur))
         role = node_of(cur)[1]
         if role is not None and role not in found:
             found.append(role)

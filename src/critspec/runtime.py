@@ -7,7 +7,6 @@ import functools
 import hashlib
 import os
 import platform
-import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,11 @@ from canon import CANON
 from critspec import __version__
 from critspec.paths import SPEC_DIRNAME, project_root
 
+SOURCES_DIRNAME = "src"
 RUNNERS_DIRNAME = "runners"
-SOURCE_SUFFIXES = (".py", ".yaml", ".json")
+SOURCE_SUFFIXES = (".py", ".yaml", ".json", ".j2")  # .j2: the release report template
+# Never code, even under the code folders: byte-compiled files and packaging metadata.
+CACHE_PARTS = frozenset({"__pycache__"})
 
 VERSIONED_PACKAGES = ("torch", "transformers", "numpy", "pandas", "pyarrow")
 # cuBLAS needs a fixed workspace for deterministic GEMMs; it must be set before CUDA starts.
@@ -59,37 +61,47 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10, check=True
-    ).stdout.strip()
+def code_files(root: Path) -> list[Path]:
+    """The files whose content can change results: the sources under src/ and runners/,
+    the machine-readable spec/ and the generated canon/ and contracts/ (spec/07 §5).
+    Prose (.md), tests, the README, configs (hashed with each run's config document) and
+    caches are not code."""
+    tops = (SOURCES_DIRNAME, RUNNERS_DIRNAME, SPEC_DIRNAME, CANON.PATH.CANON_DIR)
+    out = []
+    for top in (*tops, CANON.PATH.CONTRACTS_DIR):
+        for path in sorted((root / top).rglob("*")):
+            if path.is_file() and path.suffix in SOURCE_SUFFIXES and not _cache(path, root):
+                out.append(path)
+    return out
 
 
-def source_sha256() -> str:
-    """sha256 over the code that makes results: the package, the runners and the spec."""
-    root = project_root()
+def _cache(path: Path, root: Path) -> bool:
+    return any(part in CACHE_PARTS for part in path.relative_to(root).parts)
+
+
+def source_sha256(root: Path | None = None) -> str:
+    """sha256 over the code files of the checkout at `root` (default: this one): each
+    file's path relative to the root, length-prefixed, and the sha256 of its bytes."""
+    root = root or project_root()
     digest = hashlib.sha256()
-    for top in (Path(__file__).parent, root / RUNNERS_DIRNAME, root / SPEC_DIRNAME):
-        for path in sorted(top.rglob("*")):
-            if path.is_file() and path.suffix in SOURCE_SUFFIXES:
-                rel = path.relative_to(top.parent).as_posix().encode()
-                digest.update(len(rel).to_bytes(8, "little") + rel)
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in code_files(root):
+        rel = path.relative_to(root).as_posix().encode()
+        digest.update(len(rel).to_bytes(8, "little") + rel)
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
 @functools.cache
 def code_version() -> str:
-    """The package version plus the checkout's commit; a modified or non-git checkout adds
-    a hash of its sources, so that different code never reuses a run
-    (spec/07_RUNS_RECORDS_LOGGING.md).
+    """The package version plus a hash of the code files (`<version>+src.<hash>`), not the
+    git commit: a README or test edit keeps every run id, a one-line change to src/
+    changes them (spec/07_RUNS_RECORDS_LOGGING.md §2, §5).
 
     Cached: the code does not change under a running process.
     """
-    sources = source_sha256()[: CANON.CONST.RUN_HASH_LEN]
-    try:
-        commit = _git("rev-parse", "--short=12", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return f"{__version__}+src.{sources}"
-    return f"{__version__}+g{commit}" + (f".dirty.{sources}" if dirty else "")
+    return version_of(project_root())
+
+
+def version_of(root: Path) -> str:
+    """The code version of the checkout at `root`."""
+    return f"{__version__}+src.{source_sha256(root)[: CANON.CONST.RUN_HASH_LEN]}"
