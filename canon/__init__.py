@@ -43,6 +43,9 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'phase3-extract-rasters'
             PHASE4_RUN_NULLS = 'phase4-run-nulls'
             PHASE5_ANALYZE = 'phase5-analyze'
+            PHASE7_REPLICATION = 'phase7-replication'
+            PHASE8_RELEASE = 'phase8-release'
+            VERIFY_RELEASE = 'verify-release'
             RUN_ALL = 'run-all'
             GC = 'gc'
             RUNS = 'runs'
@@ -63,6 +66,8 @@ class CANON:
             PHASE4_RUN_NULLS_BASE = 'critspec phase4-run-nulls --config configs/pipeline.yaml --model-role BASE'
             PHASE5_ANALYZE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role INSTRUCT'
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
+            PHASE7_REPLICATION = 'critspec phase7-replication --config configs/pipeline.yaml'
+            PHASE8_RELEASE = 'critspec phase8-release --config configs/pipeline.yaml'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
             SELFCHECK = 'critspec selfcheck'
@@ -148,6 +153,8 @@ class CANON:
             PARQUET = 'parquet'
             CSV = 'csv'
             FIGURE = 'figure'
+            HTML = 'html'
+            ARCHIVE = 'tar_gz'
         class LOG_EVENT:
             START = 'start'
             CONFIG_RESOLVED = 'config_resolved'
@@ -359,6 +366,13 @@ class CANON:
         SELFCHECK_COVERAGE_RATE_SHAPE = 4
         SELFCHECK_COVERAGE_B_TOT_MIN = 0.93
         SELFCHECK_COVERAGE_CHI_MIN = 0.9
+        ARCHIVE_MTIME = 0
+        ARCHIVE_OWNER_ID = 0
+        ARCHIVE_FILE_MODE = 292
+        ARCHIVE_DIR_MODE = 365
+        ARCHIVE_GZIP_LEVEL = 6
+        REPORT_TABLE_MAX_ROWS = 2500
+        REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
         YAML_MAX_ALIASES = 8
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576
@@ -502,6 +516,7 @@ class CANON:
             LOGS = 'logs'
             FIGS = 'figs'
             TABLES = 'tables'
+            RELEASE = 'release'
         class ARTIFACT:
             ENV_REPORT = 'env_report.json'
             CALIBRATION_STATS = 'calibration_stats.npz'
@@ -527,6 +542,10 @@ class CANON:
             CRACKLING_CSV = 'crackling.csv'
             TAIL_FITS = 'tail_fits.parquet'
             TAIL_FITS_CSV = 'tail_fits.csv'
+            REPLICATION = 'replication.parquet'
+            REPLICATION_CSV = 'replication.csv'
+            REPLICATION_BY_ROLE = 'replication_by_role.parquet'
+            REPLICATION_BY_ROLE_CSV = 'replication_by_role.csv'
         class FIGURE:
             RASTER_EXAMPLE = ('raster_example.png', 'raster_example.pdf')
             RATE_MATCH = ('rate_match.png', 'rate_match.pdf')
@@ -535,6 +554,7 @@ class CANON:
             GSTAR_SELECTION = ('gstar_selection.png', 'gstar_selection.pdf')
             CHI_OVER_G = ('chi_over_g.png', 'chi_over_g.pdf')
             CRACKLING_GAMMA = ('crackling_gamma.png', 'crackling_gamma.pdf')
+            REPLICATION_OVERLAY = ('replication_overlay.png', 'replication_overlay.pdf')
         class DISPLAY:
             class SPIKE_DEF:
                 ONE_SIDED_POS = 'one-sided spikes (z > tau)'
@@ -545,6 +565,10 @@ class CANON:
                 TOO_FEW_DURATION_POINTS = 'too few distinct durations for the size-duration fit'
                 DEGENERATE_SAMPLE = 'too few distinct values to fit (degenerate sample)'
                 FIT_FAILED = 'the fit did not converge'
+        class RELEASE:
+            MANIFEST = 'manifest.json'
+            ARCHIVE = 'release.tar.gz'
+            REPORT = 'report.html'
         class NULL_SUFFIX:
             TIME_PERM = 'perm'
             CIRCULAR_SHIFT = 'shift'
@@ -557,6 +581,8 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'phase3_extract_rasters.jsonl'
             PHASE4_RUN_NULLS = 'phase4_run_nulls.jsonl'
             PHASE5_ANALYZE = 'phase5_analyze.jsonl'
+            PHASE7_REPLICATION = 'phase7_replication.jsonl'
+            PHASE8_RELEASE = 'phase8_release.jsonl'
         class STAGE_TAG:
             PHASE0_VALIDATE_ENV = 'P0ENV'
             PHASE1_CALIBRATE = 'P1CAL'
@@ -565,3 +591,5 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'P3RAST'
             PHASE4_RUN_NULLS = 'P4NULL'
             PHASE5_ANALYZE = 'P5ANA'
+            PHASE7_REPLICATION = 'P7REP'
+            PHASE8_RELEASE = 'P8REL'

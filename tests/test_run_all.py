@@ -56,6 +56,16 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     phases = project_spec().phases.phases
     n_runs = sum(len(p.roles) for p in phases)
     n_per_role = sum(1 for p in phases if p.per_model_role)
+    # Role-free phases that read the other role too (Phase 7: both roles; Phase 8: the
+    # whole pipeline): --model-role leaves them out with the other role's runs.
+    both = CANON.ENUM.CONSUMED_ROLES.BOTH
+    reads_all = [
+        p
+        for p in phases
+        if not p.per_model_role
+        and (p.consumes_pipeline or any(d.roles == both for d in p.consumes))
+    ]
+    n_both = len(reads_all)
     instruct, base = CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE
 
     # --dry-run: every phase and role with its id, all new; nothing computed or written.
@@ -69,14 +79,15 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     only = capsys.readouterr().out
     assert only.count(f"[{base}]: --model-role {instruct}") == n_per_role
     made = list(store.iterdir())
-    assert len(made) == n_runs - n_per_role
+    assert len(made) == n_runs - n_per_role - n_both
     assert {role_of(d) for d in made} == {None, instruct}
 
     assert main(argv) == CANON.CLI.EXIT.OK
     first = capsys.readouterr().out
     sealed = sorted(p.name for p in store.iterdir())
     assert len(sealed) == n_runs and all(n.startswith(CANON.PATH.RUN_DIR_PREFIX) for n in sealed)
-    assert first.count("sealed ") == n_per_role and first.count("reused ") == n_runs - n_per_role
+    assert first.count("sealed ") == n_per_role + n_both
+    assert first.count("reused ") == n_runs - n_per_role - n_both
     # The dry run named exactly the runs that were then sealed.
     assert sorted(run_id for run_id, _ in planned.values()) == sealed
     for role in (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE):
@@ -99,6 +110,14 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             assert line[3] == f"{row.g:g}"
             assert line[4] == f"{base[CANON.ENUM.SELECTION_INPUT.B_TOT]:.3f}"
             assert line[7] == f"{getattr(row, CANON.ENUM.SELECTION_INPUT.B_TOT):.3f}"
+
+    # The last line is the release report's path (spec/16_RELEASE.md), and the release verifies.
+    last = first.strip().splitlines()[-1]
+    report = Path(last.removeprefix("report: "))
+    assert last.startswith("report: ") and report.is_file(), last
+    verify = [CANON.CLI.SUBCOMMAND.VERIFY_RELEASE, str(report.parent.parent)]
+    assert main(verify) == CANON.CLI.EXIT.OK
+    capsys.readouterr()
 
     assert main(argv) == CANON.CLI.EXIT.OK
     second = capsys.readouterr().out
@@ -126,7 +145,7 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ]
     assert {label for label, (_, s) in plan.items() if s == "new"} == {
         f"{p.id} [{instruct}]" for p in downstream
-    }
+    } | {p.id for p in reads_all}
     options = Options(config=Path(config), runs_dir=store, model_role=instruct)
     inv = settle(options, rasters.key)
     up = [

@@ -67,6 +67,8 @@ def load_all() -> dict[str, Check]:
         phase3,
         phase4,
         phase5,
+        phase7,
+        phase8,
     )
 
     return CHECKS

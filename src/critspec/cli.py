@@ -78,6 +78,10 @@ SUBCOMMAND_HELP: dict[str, tuple[str, str]] = {
         f"{CANON.CLI.ENTRYPOINT} {SUB.VALIDATE_RUN} {CANON.PATH.RUNS_DIR}",
     ),
     SUB.RUN_ALL: ("every phase for every model role, reusing existing runs", CMD.RUN_ALL),
+    SUB.VERIFY_RELEASE: (
+        "check a sealed release run, its released runs and its archive byte for byte",
+        f"{CANON.CLI.ENTRYPOINT} {SUB.VERIFY_RELEASE} {CANON.PATH.RUNS_DIR}/RUN_P8REL_0123456789ab",
+    ),
     SUB.GC: (
         "list (or with --yes remove) unfinished runs in a runs directory",
         f"{CANON.CLI.ENTRYPOINT} {SUB.GC} --runs-dir {CANON.PATH.RUNS_DIR} --yes",
@@ -109,6 +113,8 @@ PHASE_HELP: dict[str, str] = {
     "PHASE3_EXTRACT_RASTERS": "Phase 3: event rasters at every gain on held-out windows",
     "PHASE4_RUN_NULLS": "Phase 4: the null rasters (time permutation, shift, token shuffle)",
     "PHASE5_ANALYZE": "Phase 5: branching, avalanches, crackling and figures (no model)",
+    "PHASE7_REPLICATION": "Phase 7: does gstar replicate across model roles and seeds",
+    "PHASE8_RELEASE": "Phase 8: the release: manifest, archive and report of the pipeline",
 }
 # Help of the options every phase and run-all share.
 OPTION_HELP: dict[str, str] = {
@@ -298,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     _phase_flags(allp)
     _executor_option(allp)
 
+    ver = _add(sub, SUB.VERIFY_RELEASE, parents)
+    ver.add_argument("release_dir", type=Path, help="the release run directory")
+
     gc = _add(sub, SUB.GC, parents)
     gc.add_argument(
         "--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR), help=OPTION_HELP["--runs-dir"]
@@ -361,6 +370,24 @@ def gc(runs_dir: Path, remove: bool) -> int:
             print(f"{item.path}: unfinished run (remove with --yes)")
     if not found:
         print(f"{runs_dir}: no unfinished runs")
+    return CANON.CLI.EXIT.OK
+
+
+def verify_release(release_dir: Path) -> int:
+    """`critspec verify-release DIR` (spec/16_RELEASE.md): exit 0 intact, 3 naming the first
+    file that differs."""
+    from critspec.release.verify import verify_release as verify
+
+    done = verify(release_dir)
+    where = (
+        "released runs checked on disk and in the archive"
+        if done.runs_checked_on_disk
+        else "released runs not beside it: checked in the archive only"
+    )
+    print(
+        f"{release_dir}: release {done.run_id} is intact ({done.n_runs} runs, {done.n_files} "
+        f"files; {where}; archive sha256 {done.archive_sha256})"
+    )
     return CANON.CLI.EXIT.OK
 
 
@@ -433,6 +460,8 @@ def dispatch(args: argparse.Namespace) -> int:
         failed = sum(not line.passed for line in lines)
         print(f"selfcheck: {len(lines) - failed}/{len(lines)} passed")
         return CANON.CLI.EXIT.OK if not failed else CANON.CLI.EXIT.BUG
+    if args.command == SUB.VERIFY_RELEASE:
+        return verify_release(args.release_dir)
     if args.command == SUB.RUN_ALL:
         from critspec.run_all import run_all
 

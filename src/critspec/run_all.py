@@ -41,6 +41,7 @@ from critspec.validate import contracts
 SUMMARY_CONTRACT = "summary"
 IDENT_CONTRACT = "identifiability"
 CRACKLING_CONTRACT = "crackling"
+REPORT_CONTRACT = "release_report"
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
@@ -172,6 +173,7 @@ def run_all(options: Options) -> int:
 
 def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun]) -> int:
     analysis_runs: dict[str, Path] = {}
+    report: Path | None = None
     for step in plan:
         if step.inv is None:
             print(f"skipped {step.label}: {step.skipped}")
@@ -181,12 +183,16 @@ def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun])
         print(f"{'reused' if reused else 'sealed'} {step.label}: {run.run_dir}", flush=True)
         if SUMMARY_CONTRACT in step.inv.phase.produces:
             analysis_runs[str(step.node[1])] = run.run_dir
+        if REPORT_CONTRACT in step.inv.phase.produces:
+            report = contracts.path_in(run.run_dir, REPORT_CONTRACT).resolve()
     for run_dir in analysis_runs.values():  # the summary reads only runs that are intact
         SealedRun.open(run_dir)  # and consistent (critspec.validate.consistency)
     if analysis_runs:
         print()
         print(summary_table(analysis_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")
+    if report is not None:  # the last line: where the release report is (spec/16_RELEASE.md)
+        print(f"report: {report}")
     return CANON.CLI.EXIT.OK
 
 

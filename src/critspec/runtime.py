@@ -17,7 +17,7 @@ from critspec.paths import SPEC_DIRNAME, project_root
 
 SOURCES_DIRNAME = "src"
 RUNNERS_DIRNAME = "runners"
-SOURCE_SUFFIXES = (".py", ".yaml", ".json")
+SOURCE_SUFFIXES = (".py", ".yaml", ".json", ".j2")  # .j2: the release report template
 # Never code, even under the code folders: byte-compiled files and packaging metadata.
 CACHE_PARTS = frozenset({"__pycache__"})
 

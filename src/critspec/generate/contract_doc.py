@@ -104,6 +104,18 @@ def render(
         art = twin
     if art.format == canon.ENUM["ARTIFACT_FORMAT"]["FIGURE"]:
         out += ["A PNG file (PNG signature) and a PDF file (`%PDF-` header, `%%EOF` trailer)."]
+    if art.format == canon.ENUM["ARTIFACT_FORMAT"]["HTML"]:
+        out += [
+            "A UTF-8 HTML5 file with exactly one Content-Security-Policy meta tag "
+            f"(`{canon.CONST['REPORT_CSP']}`), no script, link, frame or object element, "
+            "every `src` a data: URI and every `href` an in-page anchor."
+        ]
+    if art.format == canon.ENUM["ARTIFACT_FORMAT"]["ARCHIVE"]:
+        out += [
+            "A gzip file (header mtime 0, no stored name) holding a ustar archive of regular "
+            "files and directories only, relative names in byte order, fixed mtime, owners "
+            "and modes."
+        ]
     used = _symbols(art)
     if used:
         out += ["", "Symbols (bound from the run record and config, or `--bind`):", ""]

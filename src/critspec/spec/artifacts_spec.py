@@ -18,7 +18,9 @@ JsonType = Literal["string", "integer", "number", "boolean", "object", "array"]
 ArrowType = Literal["string", "float64", "float32", "int64", "int32", "bool"]
 NpzDtype = Literal["float32", "float64", "int64", "int32", "uint8", "uint16", "bool"]
 FMT = CANON.ENUM.ARTIFACT_FORMAT
-Format = Literal[FMT.JSON, FMT.YAML, FMT.JSONL, FMT.NPZ, FMT.PARQUET, FMT.CSV, FMT.FIGURE]
+Format = Literal[
+    FMT.JSON, FMT.YAML, FMT.JSONL, FMT.NPZ, FMT.PARQUET, FMT.CSV, FMT.FIGURE, FMT.HTML, FMT.ARCHIVE
+]
 
 
 class _Strict(BaseModel):
@@ -95,6 +97,8 @@ class ArtifactSpec(_Strict):
             FMT.PARQUET: "columns",
             FMT.CSV: "mirrors",
             FMT.FIGURE: None,
+            FMT.HTML: None,
+            FMT.ARCHIVE: None,
         }[self.format]
         for name in ("fields", "arrays", "columns", "mirrors"):
             present = getattr(self, name) is not None

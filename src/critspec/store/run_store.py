@@ -210,6 +210,10 @@ class RunBuilder:
             self.written.append(path.relative_to(self.work_dir).as_posix())
         return paths
 
+    def write_file(self, contract_id: str, write: Any) -> Path:
+        """An artifact that `write(path)` writes (HTML reports, archives), then validated."""
+        return self._written(contract_id, lambda path, _: write(path), None)
+
     def _written(self, contract_id: str, write: Any, payload: Any) -> Path:
         path = self.results_path(contract_id)
         if path.exists():

@@ -7,9 +7,11 @@ from pathlib import Path
 from canon import CANON
 from critspec.errors import ContractError, regular_file
 from critspec.validate import (
+    archive_validator,
     contracts,
     csv_validator,
     figure_validator,
+    html_validator,
     json_validator,
     npz_validator,
     parquet_validator,
@@ -31,5 +33,9 @@ def validate_artifact(contract_id: str, path: Path, bindings: Bindings | None = 
         csv_validator.validate(path, contracts.view(contract_id, "columns"), b, contract_id)
     elif fmt == CANON.ENUM.ARTIFACT_FORMAT.FIGURE:
         figure_validator.validate(path, contract_id)
+    elif fmt == CANON.ENUM.ARTIFACT_FORMAT.HTML:
+        html_validator.validate(path, contract_id)
+    elif fmt == CANON.ENUM.ARTIFACT_FORMAT.ARCHIVE:
+        archive_validator.validate(path, contract_id)
     else:
         json_validator.validate(path, contracts.view(contract_id, "schema"), fmt, b, contract_id)
