@@ -9,10 +9,14 @@ from canon import CANON
 from critspec.analysis.bootstrap import bootstrap_indices
 from critspec.analysis.paired import (
     interval,
+    paired_columns,
     paired_difference,
     ratio_of_sums,
     resampling_plan,
 )
+from critspec.analysis.window_metrics import lattice_metrics, nll_metrics, window_stats
+from critspec.events.branching import branching
+from critspec.events.null import time_permute
 
 SEED = 4242
 KEYS = (CANON.ENUM.DATASET_ROLE.B, CANON.ENUM.SLICE_NAME.B_EVAL)
@@ -78,3 +82,29 @@ def test_accuracy_interval_and_zero_denominator() -> None:
 def test_unpaired_shapes_refused() -> None:
     with pytest.raises(ValueError, match="same resampling plan"):
         paired_difference(0.0, 1.0, np.zeros(3), np.zeros(4), PCTS)
+
+
+def test_window_metrics_equal_branching_and_a_loop_over_the_plan() -> None:
+    rng = np.random.default_rng(11)
+    A = rng.poisson(0.5, size=(7, 4, 16)).astype(np.uint16)
+    A_perm = time_permute(A, ("test", 1))
+    ws = window_stats(A, A_perm)
+    point = lattice_metrics(ws, np.ones((1, 7)), CANON.CONST.CHI_EPS)
+    real, perm = branching(A > 0), branching(A_perm > 0)
+    assert point["b_tot"][0] == pytest.approx(real.b_tot, rel=1e-14)
+    assert point["delta_b_tot_perm"][0] == pytest.approx(real.b_tot - perm.b_tot, rel=1e-12)
+    weights = resampling_plan(7, 20, KEYS, SEED)
+    idx = bootstrap_indices(7, 20, KEYS, SEED)
+    samples = lattice_metrics(ws, weights, CANON.CONST.CHI_EPS)
+    for r in range(20):
+        ref = branching(A[idx[r]] > 0).b_tot - branching(A_perm[idx[r]] > 0).b_tot
+        assert samples["delta_b_tot_perm"][r] == pytest.approx(ref, rel=1e-12)
+    nll = nll_metrics(np.array([6.0, 9.0]), np.array([3, 3]), np.ones((1, 2)))
+    assert nll["nll_mean"][0] == 2.5 and nll["perplexity"][0] == pytest.approx(np.exp(2.5))
+
+
+def test_paired_columns_against_itself_are_zero() -> None:
+    samples = np.linspace(0.0, 1.0, 11)
+    cols = paired_columns({"m": (0.5, samples)}, {"m": (0.5, samples)}, "vs_x", PCTS)
+    assert cols["m_vs_x"] == cols["m_vs_x_ci_low"] == cols["m_vs_x_ci_high"] == 0.0
+    assert cols["m_ci_low"] == np.percentile(samples, PCTS[0])

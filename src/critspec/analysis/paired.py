@@ -64,3 +64,30 @@ def paired_difference(
         raise ValueError("paired samples must come from the same resampling plan")
     diff = np.asarray(samples_b, dtype=np.float64) - np.asarray(samples_a, dtype=np.float64)
     return interval(float(point_b) - float(point_a), diff, percentiles)
+
+
+# A metric evaluated under one condition: its point estimate and its value on each
+# resample of the shared plan.
+Measured = tuple[float, np.ndarray]
+
+
+def paired_columns(
+    measured: dict[str, Measured],
+    reference: dict[str, Measured],
+    suffix: str,
+    percentiles: Sequence[float],
+) -> dict[str, float]:
+    """Per metric m: m, m_ci_low, m_ci_high, and m_<suffix> (this condition minus the
+    reference condition) with its paired interval."""
+    out: dict[str, float] = {}
+    for name, (point, samples) in measured.items():
+        own = interval(point, samples, percentiles)
+        ref_point, ref_samples = reference[name]
+        diff = paired_difference(ref_point, point, ref_samples, samples, percentiles)
+        out[name] = own.value
+        out[f"{name}_ci_low"] = own.ci_low
+        out[f"{name}_ci_high"] = own.ci_high
+        out[f"{name}_{suffix}"] = diff.value
+        out[f"{name}_{suffix}_ci_low"] = diff.ci_low
+        out[f"{name}_{suffix}_ci_high"] = diff.ci_high
+    return out
