@@ -203,6 +203,24 @@ class CANON:
         SWIGLU_MODEL_TYPES = ('llama', 'qwen2', 'mistral')
         GPT2_MODEL_TYPES = ('gpt2',)
         GPT_NEOX_MODEL_TYPES = ('gpt_neox',)
+        class SITE:
+            MLP_OUT = 'mlp_out'
+            ATTN_OUT = 'attn_out'
+            DOWN_PROJ_IN = 'down_proj_in'
+        INTERVENTION_SITE = ('mlp_out', 'attn_out')
+        class LAYER_BAND:
+            ALL = 'all_layers'
+            EARLY = 'early_third'
+            MIDDLE = 'middle_third'
+            LATE = 'late_third'
+        class EXECUTOR:
+            IN_PROCESS = 'in_process'
+            RAY = 'ray'
+        class CONSUMER:
+            TOPK = 'topk'
+            LATTICE = 'lattice'
+            NLL = 'nll'
+            OPTION_LOGLIK = 'option_loglik'
         class SLICE_NAME:
             CALIBRATION = 'phase1_calibration'
             RASTERS = 'phase3_rasters'
@@ -296,6 +314,10 @@ class CANON:
         RUN_HASH_LEN = 12
         R_STAR_MEAN_REL_TOL = 1e-09
         NPZ_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+        DISTRIBUTED_EXTRA = '.[distributed]'
+        RAY_LOCAL_HOST = '127.0.0.1'
+        RAY_TMP_LINK_PREFIX = '/tmp/crs-ray-'
+        RAY_TMP_DIRNAME = 'ray'
         N_WINDOWS_A_RASTERS = 128
         BOOTSTRAP_REPS = 500
         BOOTSTRAP_CI_PERCENTILES = (2.5, 97.5)

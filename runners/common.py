@@ -1,5 +1,6 @@
 """What several runners do the same way: load the role's model and log it, check it is
-the model Phase 1 calibrated, read the gstar table."""
+the model Phase 1 calibrated, read the gstar table, and map pass tasks on the configured
+executor (spec/06_MODELS_AND_HOOKS.md §7)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from canon import CANON
 from critspec.data.tokenizer import tokenizer_sha256
 from critspec.data.windows import TokenSlice, slice_sha256
 from critspec.errors import DependencyError
-from critspec.events.rasters import RasterCondition, RasterResult, extract_rasters
+from critspec.events.rasters import RasterCondition, RasterReducer, RasterResult, plan_rasters
 from critspec.models.device import resolve_dtype
-from critspec.models.forward import make_forward_fn
 from critspec.models.from_config import load_entry
 from critspec.models.loading import LoadedModel
 from critspec.orchestrate import PhaseContext
+from critspec.passes.consumers.base import Consumer
+from critspec.passes.executors import open_executor
+from critspec.passes.intervention import Intervention, default_intervention
+from critspec.passes.task import ModelRef, PassResult, PassTask, reusing
 from critspec.store.run_store import SealedRun
 
 
@@ -91,6 +95,62 @@ def gain_progress(ctx: PhaseContext, n_gains: int, desc: str) -> Iterator[Callab
         bar.close()
 
 
+def pass_task(
+    ctx: PhaseContext,
+    loaded: LoadedModel,
+    input_ids: np.ndarray,
+    intervention: Intervention,
+    consumers: tuple[Consumer, ...],
+) -> PassTask:
+    """One pass of this phase's role model over input_ids [N, T] (keyed by the intervention)."""
+    runtime = ctx.config.pipeline.runtime
+    return PassTask(
+        key=intervention.key(),
+        model=ModelRef(
+            entry=ctx.config.model_entry(str(ctx.model_role)), revision=loaded.info.revision
+        ),
+        device=ctx.inv.device,
+        dtype=ctx.inv.dtype,
+        torch_threads=runtime.torch_threads,
+        batch_size=runtime.batch_size,
+        input_ids=np.ascontiguousarray(input_ids, dtype=np.int64),
+        intervention=intervention,
+        consumers=consumers,
+    )
+
+
+def executor_name(ctx: PhaseContext) -> str:
+    """--executor, else runtime.executor of the config."""
+    return ctx.inv.options.executor or ctx.config.pipeline.runtime.executor
+
+
+def map_passes(
+    ctx: PhaseContext,
+    loaded: LoadedModel,
+    tasks: list[PassTask],
+    on_result: Callable[[PassResult], None],
+) -> list[PassResult]:
+    """The tasks run on the configured executor; results by key, fingerprints checked."""
+    name = executor_name(ctx)
+    entry = ctx.config.model_entry(str(ctx.model_role))
+    with (
+        reusing(entry, loaded),
+        open_executor(
+            name,
+            runs_dir=ctx.inv.options.runs_dir,
+            address=ctx.inv.options.ray_address,
+            device=ctx.inv.device,
+        ) as executor,
+    ):
+        results = executor.map(tasks, on_result)
+    if results:
+        ctx.run.log.event(
+            CANON.ENUM.LOG_EVENT.PROGRESS,
+            {"executor": name, "n_tasks": len(results), "fingerprint": results[0].fingerprint},
+        )
+    return results
+
+
 def rasters_at_every_gain(
     ctx: PhaseContext,
     loaded: LoadedModel,
@@ -100,16 +160,27 @@ def rasters_at_every_gain(
     desc: str,
 ) -> RasterResult:
     """Phase 2's tau applied to input_ids [N, T] for every condition, one batched pass
-    per gain (spec/09_RASTERS.md, spec/10_NULLS.md)."""
-    with gain_progress(ctx, len({c.g for c in conditions}), desc) as progress:
-        return extract_rasters(
-            make_forward_fn(loaded),
-            torch.from_numpy(input_ids.astype(np.int64)),
-            mu=stats["mu"],
-            sigma=stats["sigma"],
-            eps=ctx.config.pipeline.calibration.eps,
-            conditions=conditions,
-            batch_size=ctx.config.pipeline.runtime.batch_size,
-            device=next(loaded.model.parameters()).device,
-            on_progress=progress,
-        )
+    per gain, planned here, mapped on the executor and reduced in gain order
+    (spec/09_RASTERS.md, spec/10_NULLS.md)."""
+    plan = plan_rasters(
+        input_ids.shape,
+        mu=stats["mu"],
+        sigma=stats["sigma"],
+        eps=ctx.config.pipeline.calibration.eps,
+        conditions=conditions,
+    )
+    reducer = RasterReducer(plan)
+    tasks = [
+        pass_task(ctx, loaded, input_ids, default_intervention(g), (consumer,))
+        for g, consumer in zip(plan.gains, plan.consumers, strict=True)
+    ]
+    index = {task.key: i for i, task in enumerate(tasks)}
+    with gain_progress(ctx, len(tasks), desc) as progress:
+
+        def reduce(result: PassResult) -> None:
+            i = index[result.key]
+            max_err = reducer.add(i, result.arrays[0])
+            progress({"g": plan.gains[i], "seconds": result.seconds, "max_abs_rate_err": max_err})
+
+        map_passes(ctx, loaded, tasks, reduce)
+    return reducer.result()

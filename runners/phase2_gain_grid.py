@@ -4,7 +4,8 @@ spec/08_TEST_PLAN.md), per model role, on Phase 1's calibration slice:
 1. consume Phase 1's calibration_stats, calibration_slice and rate_targets (each
    re-hashed against the Phase 1 record; exit 3 on any change) and check that the
    slice hash recomputed under this model's tokenizer equals Phase 1's;
-2. one batched forward pass per gain; from that pass, for both spike definitions
+2. one batched forward pass per gain (a pass task on the configured executor,
+   spec/06_MODELS_AND_HOOKS.md §7); from that pass, for both spike definitions
    and every target rate: exact tail-quantile tau per layer, the event lattice,
    b_time / b_depth / b_tot, the within-layer time-permutation null and delta_b;
 3. write metrics.parquet and tau_rate_matched.parquet.
@@ -13,20 +14,30 @@ spec/08_TEST_PLAN.md), per model role, on Phase 1's calibration slice:
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from canon import CANON
 from critspec.data.windows import TokenSlice
 from critspec.errors import DependencyError
-from critspec.events.gain_grid import metrics_frame, run_gain_grid, tau_frame
-from critspec.models.forward import make_forward_fn
+from critspec.events.gain_grid import (
+    MetricsRow,
+    TauRow,
+    metrics_frame,
+    plan_gain_grid,
+    reduce_gain,
+    sorted_result,
+    tau_frame,
+)
 from critspec.orchestrate import PhaseContext
+from critspec.passes.intervention import default_intervention
+from critspec.passes.task import PassResult
 from critspec.store.writers import read_json, read_npz
 from runners.common import (
     check_calibration_slice,
     check_model_is_calibrated,
     gain_progress,
     load_role_model,
+    map_passes,
+    pass_task,
 )
 
 EVENT = CANON.ENUM.LOG_EVENT
@@ -64,23 +75,41 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.dataset_slices.append(p1_slice)
     ctx.run.log.event(EVENT.DATASET_LOADED, p1_slice)
 
-    device = next(loaded.model.parameters()).device
-    with gain_progress(ctx, len(grid.gains), "gain grid") as progress:
-        result = run_gain_grid(
-            make_forward_fn(loaded),
-            torch.from_numpy(token_slice.input_ids.astype(np.int64)),
-            mu=stats["mu"],
-            sigma=stats["sigma"],
-            eps=cal.eps,
-            gains=grid.gains,
-            spike_def_ids=cal.spike_def_ids,
-            r_star=r_star_table(targets, cal.spike_def_ids, cal.target_rates),
-            rate_match_tol_abs=grid.rate_match_tol_abs,
-            null_id=grid.null_id,
-            batch_size=cfg.runtime.batch_size,
-            device=device,
-            on_progress=progress,
-        )
+    input_ids = token_slice.input_ids.astype(np.int64)
+    r_star = r_star_table(targets, cal.spike_def_ids, cal.target_rates)
+    plan = plan_gain_grid(
+        input_ids.shape,
+        mu=stats["mu"],
+        sigma=stats["sigma"],
+        eps=cal.eps,
+        gains=grid.gains,
+        spike_def_ids=cal.spike_def_ids,
+        r_star=r_star,
+    )
+    tasks = [
+        pass_task(ctx, loaded, input_ids, default_intervention(g), (plan.consumer,))
+        for g in plan.gains
+    ]
+    rows: list[MetricsRow] = []
+    tau_rows: list[TauRow] = []
+    with gain_progress(ctx, len(tasks), "gain grid") as progress:
+
+        def reduce(pass_result: PassResult) -> None:
+            [g] = pass_result.key
+            got, got_tau, max_err = reduce_gain(
+                plan,
+                g,
+                pass_result.arrays[0],
+                r_star=r_star,
+                rate_match_tol_abs=grid.rate_match_tol_abs,
+                null_id=grid.null_id,
+            )
+            rows.extend(got)
+            tau_rows.extend(got_tau)
+            progress({"g": g, "seconds": pass_result.seconds, "max_abs_rate_err": max_err})
+
+        map_passes(ctx, loaded, tasks, reduce)
+    result = sorted_result(rows, tau_rows)
     metrics = metrics_frame(result)
     taus = tau_frame(result)
     ctx.run.log.event(

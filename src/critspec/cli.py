@@ -23,8 +23,19 @@ def _metrics_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", type=Path, help="select from a metrics file made elsewhere")
 
 
+def _executor_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=_enum(CANON.ENUM.EXECUTOR),
+        help="who runs the forward passes (default: runtime.executor of the config)",
+    )
+    p.add_argument(
+        "--ray-address", metavar="ADDR", help="a running Ray cluster (with --executor ray)"
+    )
+
+
 # The extra options a phase may declare in spec/phases.yaml (`options`).
-PHASE_OPTIONS = {"metrics": _metrics_option}
+PHASE_OPTIONS = {"metrics": _metrics_option, "executor": _executor_option}
 
 
 def _phase_flags(p: argparse.ArgumentParser) -> None:
@@ -95,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         SUB.RUN_ALL, help="every phase for every model role, reusing runs", parents=[debug]
     )
     _phase_flags(allp)
+    _executor_option(allp)
 
     gc = sub.add_parser(
         SUB.GC, help="list (or with --yes remove) unfinished runs in a runs dir", parents=[debug]
@@ -136,6 +148,8 @@ def _options(args: argparse.Namespace):  # noqa: ANN202
         dry_run=args.dry_run,
         from_run=args.from_run,
         metrics=getattr(args, "metrics", None),
+        executor=getattr(args, "executor", None),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 

@@ -39,6 +39,8 @@ class Options:
     dry_run: bool = False
     from_run: str | None = None
     metrics: Path | None = None
+    executor: str | None = None
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)

@@ -107,11 +107,20 @@ def load_config(path: Path) -> ResolvedConfig:
     return ResolvedConfig(pipeline, models, datasets, document)
 
 
+# Keys that choose how a run is computed, never what it computes: they stay out of the
+# run's config document and id (spec/06_MODELS_AND_HOOKS.md §7, "Executors").
+HOW_NOT_WHAT: dict[str, tuple[str, ...]] = {"runtime": ("executor",)}
+
+
 def scoped_document(
     config: ResolvedConfig, sections: tuple[str, ...], invocation: dict[str, Any]
 ) -> dict[str, Any]:
     """What one run depends on: the profile, its phase's sections and the invocation."""
     doc: dict[str, Any] = {"profile": config.document["profile"], "invocation": invocation}
     for section in sections:
-        doc[section] = config.document[section]
+        value = config.document[section]
+        dropped = HOW_NOT_WHAT.get(section, ())
+        if isinstance(value, dict) and dropped:
+            value = {k: v for k, v in value.items() if k not in dropped}
+        doc[section] = value
     return doc

@@ -25,6 +25,7 @@ Device = Literal[CANON.ENUM.DEVICE.AUTO, CANON.ENUM.DEVICE.CPU, CANON.ENUM.DEVIC
 Dtype = Literal[
     CANON.ENUM.DTYPE.AUTO, CANON.ENUM.DTYPE.FP32, CANON.ENUM.DTYPE.BF16, CANON.ENUM.DTYPE.FP16
 ]
+Executor = Literal[CANON.ENUM.EXECUTOR.IN_PROCESS, CANON.ENUM.EXECUTOR.RAY]
 SpikeDef = Literal[CANON.ENUM.SPIKE_DEF_ID.ONE_SIDED_POS, CANON.ENUM.SPIKE_DEF_ID.TWO_SIDED_ABS]
 DatasetRole = Literal[
     CANON.ENUM.DATASET_ROLE.A, CANON.ENUM.DATASET_ROLE.B, CANON.ENUM.DATASET_ROLE.MC
@@ -119,6 +120,8 @@ class Runtime(_Strict):
     dtype: Dtype
     torch_threads: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    # Who runs the pass tasks (spec/06_MODELS_AND_HOOKS.md §7); `--executor` overrides it.
+    executor: Executor = CANON.ENUM.EXECUTOR.IN_PROCESS
 
 
 class Calibration(_Strict):

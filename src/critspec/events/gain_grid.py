@@ -1,10 +1,12 @@
-"""Phase 2 gain grid core: one forward pass per gain, every condition from it
-(spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md, spec/08_TEST_PLAN.md).
+"""Phase 2 gain grid core as plan -> map -> reduce: one forward pass per gain, every
+condition from it (spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md,
+spec/08_TEST_PLAN.md, spec/06_MODELS_AND_HOOKS.md §7). No model here.
 
-For each gain g the slice runs once, in batches. The u hook standardizes each
-layer's u once and feeds v of every spike definition into a streaming top-K
-buffer (K = the largest k over the target rates, plus one). After the pass,
-each (spike definition, target rate, layer) gets its exact tail threshold tau,
+plan_gain_grid sizes the streaming top-K buffers (K = the largest k over the target
+rates, plus one) and describes one TopKConsumer; each gain's pass (a pass task, run by
+an executor; run_gain_grid drives one in this process) feeds v of every spike
+definition into it. reduce_gain then gives
+each (spike definition, target rate, layer) its exact tail threshold tau,
 the achieved rate (checked against the tolerance), and the event positions above
 tau, which make the lattice A; branching on X = A > 0 and on its
 time-permutation null gives the metrics. Memory per gain is the top-K buffers and
@@ -13,7 +15,6 @@ one lattice at a time, independent of how many batches the slice has.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
@@ -22,21 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from canon import CANON
 from critspec.errors import CheckFailed
 from critspec.events.branching import branching
 from critspec.events.lattice import lattice_from_positions
 from critspec.events.null import time_permute
-from critspec.events.spikes import spike_values, standardize, z_region
-from critspec.events.tail_quantile import (
-    RateMatch,
-    StreamingTopK,
-    event_positions,
-    indices_above,
-    k_for_rate,
-    match_rate,
-    sample_stride,
-)
+from critspec.events.tail_quantile import RateMatch, event_positions, k_for_rate, match_rate
+from critspec.passes.consumers.topk import TopKConsumer, top_k_layers
+from critspec.passes.engine import drive, gain_forward
+from critspec.passes.intervention import Condition, condition, default_intervention
 
 OnU = Callable[[int, torch.Tensor], None]
 ForwardFn = Callable[[torch.Tensor, float, OnU], None]
@@ -159,7 +153,7 @@ def condition_rows(
     """Branching, null and rows for one (sd, r, g) from its lattice and rate matches."""
     X = A > 0
     b = branching(X)
-    A_perm = time_permute(A, (null_id, spike_def_id, target_rate, g))
+    A_perm = time_permute(A, (null_id, *condition(spike_def_id, target_rate, g).seed_keys()))
     b_perm = branching(A_perm > 0)
     achieved = np.array([m.achieved for m in matches], dtype=np.float64)
     metrics = MetricsRow(
@@ -214,175 +208,109 @@ def _check_gains(gains: Sequence[float]) -> list[float]:
     return out
 
 
-def _check_u(u: torch.Tensor, layer: int, g: float, shape: tuple[int, ...]) -> None:
-    if tuple(u.shape) != shape:
-        raise CheckFailed(
-            f"u of layer {layer} has shape {tuple(u.shape)}, expected {shape}: "
-            "the architecture adapter hooks the wrong module"
-        )
-    # A sum is a single cheap pass and is non-finite whenever some u is; only then pay
-    # for the exact elementwise test (a finite sum that overflowed is not a failure).
-    if not bool(torch.isfinite(u.sum())) and not bool(torch.isfinite(u).all()):
-        raise CheckFailed(
-            f"non-finite u at layer {layer} at g={g}: the model overflows at this gain/dtype; "
-            "run in fp32 or narrow the gain grid"
-        )
+@dataclass(frozen=True, eq=False)
+class GainGridPlan:
+    """The conditions, gains and the top-K consumer every gain's pass feeds."""
+
+    conds: tuple[Condition, ...]
+    gains: tuple[float, ...]
+    n_windows: int
+    seq_len: int
+    n_layers: int
+    d_ff: int
+    consumer: TopKConsumer
+
+    def pairs(self) -> list[tuple[str, float]]:
+        """The (spike_def_id, target_rate) pairs, sorted."""
+        return sorted({(c.spike_def_id, c.target_rate) for c in self.conds})
 
 
-# Relative slack of the u-space prefilter bounds: 64 float32 ulps, far above rounding,
-# so every u whose z passes a floor also passes its bound; the exact test is on z.
-U_BOUND_SLACK = 64 * float(np.finfo(np.float32).eps)
-
-
-def _u_bounds(
-    mu_l: torch.Tensor, scale_l: torch.Tensor, lower: float, upper: float
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Per-unit u bounds, slightly relaxed, with z > upper => u > hi and z < lower => u < lo.
-
-    z = (u - mu) / scale with scale = sigma + eps > 0, so z > c <=> u > mu + c * scale.
-    """
-    mu64, scale64 = mu_l.double(), scale_l.double()
-
-    def bound(c: float, sign: float) -> torch.Tensor:
-        edge = mu64 + c * scale64
-        slack = U_BOUND_SLACK * (mu64.abs() + abs(c) * scale64) + torch.finfo(torch.float32).tiny
-        return (edge + sign * slack).float()
-
-    hi = bound(upper, -1.0) if upper > -math.inf else None
-    lo = bound(lower, 1.0) if lower > -math.inf else None
-    return lo, hi
-
-
-class MaskBuffers:
-    """Two reusable boolean buffers for the CPU scan: a fresh 1-byte-per-value mask per
-    layer-batch would be allocated and page-faulted anew each time on the hot path."""
-
-    def __init__(self) -> None:
-        self._shape: tuple[int, ...] = ()
-        self._a = self._b = np.empty(0, dtype=bool)
-
-    def get(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        if shape != self._shape:
-            self._shape = shape
-            self._a, self._b = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
-        return self._a, self._b
-
-
-def _candidates(
-    u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor, buffers: MaskBuffers
-) -> torch.Tensor:
-    """Ascending flat indices of u2 [rows, d_ff] outside the per-unit bounds."""
-    if u2.device.type == CANON.ENUM.DEVICE.CPU:
-        # numpy's compare and flatnonzero are several times faster than torch's CPU bool
-        # kernels, and this scan is Phase 2's hot loop (spec/08_TEST_PLAN.md); same indices.
-        arr = u2.numpy()
-        mask, below = buffers.get(arr.shape)
-        np.greater(arr, hi.numpy(), out=mask)
-        if lo is not None:
-            np.less(arr, lo.numpy(), out=below)
-            np.logical_or(mask, below, out=mask)
-        return torch.from_numpy(np.flatnonzero(mask))
-    mask = u2 > hi
-    if lo is not None:
-        mask |= u2 < lo
-    return torch.nonzero(mask.reshape(-1)).squeeze(1)
-
-
-def _feed(
-    tops: Mapping[str, StreamingTopK],
-    layer: int,
-    u: torch.Tensor,
-    mu_l: torch.Tensor,
-    sigma_l: torch.Tensor,
-    eps: float,
-    row_start: int,
-    buffers: MaskBuffers,
-) -> None:
-    """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
-
-    Each definition's floor is a region of z (z_region). The scan compares u itself
-    with per-unit bounds of the union of the regions (no full standardization pass);
-    z is computed only for the candidates, by the same formula, so it is bit-identical
-    to standardizing everything, and the exact floor test is made on that z.
-    """
-    d_ff = u.shape[-1]
-    u2 = u.reshape(-1, d_ff)
-    numel = u2.numel()
-    floors = {}
-    for sd, top in tops.items():
-        floor = top.floor(layer)
-        if floor == -math.inf:
-            stride = sample_stride(numel)
-            flat_idx = torch.arange(0, numel, stride, device=u.device)
-            units = flat_idx % d_ff
-            z_sample = standardize(u2.reshape(-1)[::stride], mu_l[units], sigma_l[units], eps)
-            floor = top.propose_floor(layer, spike_values(z_sample, sd), numel)
-        floors[sd] = floor
-    regions = [z_region(sd, floor) for sd, floor in floors.items()]
-    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
-    if upper > -math.inf:
-        lo_u, hi_u = _u_bounds(mu_l, sigma_l + eps, lower, upper)
-        idx = _candidates(u2, lo_u, hi_u, buffers)
-        units = idx % d_ff
-        z_cand = standardize(u2.reshape(-1).index_select(0, idx), mu_l[units], sigma_l[units], eps)
-    z_all = None
-    for sd, top in tops.items():
-        if upper > -math.inf:
-            v = spike_values(z_cand, sd)
-            sel = indices_above(v, floors[sd])
-            if top.offer(
-                layer,
-                v.index_select(0, sel),
-                idx.index_select(0, sel),
-                numel,
-                row_start,
-                floors[sd],
-            ):
-                continue
-        if z_all is None:
-            z_all = standardize(u2, mu_l, sigma_l, eps).reshape(-1)
-        everything = torch.arange(numel, device=u.device)
-        top.offer(layer, spike_values(z_all, sd), everything, numel, row_start, -math.inf)
-
-
-def _stream_one_gain(
-    forward_fn: ForwardFn,
-    input_ids: torch.Tensor,
-    g: float,
+def plan_gain_grid(
+    shape: tuple[int, int],
     *,
-    mu_t: torch.Tensor,
-    sigma_t: torch.Tensor,
+    mu: np.ndarray,
+    sigma: np.ndarray,
     eps: float,
-    K: Mapping[str, list[int]],
-    batch_size: int,
-    device: torch.device | str,
-) -> dict[str, StreamingTopK]:
-    n_windows, seq_len = input_ids.shape
-    n_layers, d_ff = mu_t.shape
-    tops = {sd: StreamingTopK(n_layers, ks, seq_len * d_ff) for sd, ks in K.items()}
-    row_start = 0
-    buffers = MaskBuffers()
-    batch_rows = 0
-
-    def on_u(layer: int, u: torch.Tensor) -> None:
-        _check_u(u, layer, g, (batch_rows, seq_len, d_ff))
-        _feed(tops, layer, u, mu_t[layer], sigma_t[layer], eps, row_start, buffers)
-
-    with torch.inference_mode():
-        for row_start in range(0, n_windows, batch_size):
-            batch = input_ids[row_start : row_start + batch_size].to(device)
-            batch_rows = batch.shape[0]
-            forward_fn(batch, g, on_u)
-
+    gains: Sequence[float],
+    spike_def_ids: Sequence[str],
+    r_star: Mapping[tuple[str, float], np.ndarray],
+) -> GainGridPlan:
+    """The plan of a gain grid over a slice of shape (N, T)."""
+    n_windows, seq_len = shape
+    n_layers, d_ff = mu.shape
+    pairs = conditions(spike_def_ids, r_star, n_layers)
+    checked = _check_gains(gains)
     n = n_windows * seq_len * d_ff
-    for sd, top in tops.items():
-        seen = [top.n_seen(layer) for layer in range(n_layers)]
-        if seen != [n] * n_layers:
+    K = {
+        sd: tuple(
+            min(n, 1 + max(k_for_rate(r_star[(s, r)][layer], n) for s, r in pairs if s == sd))
+            for layer in range(n_layers)
+        )
+        for sd in sorted({s for s, _ in pairs})
+    }
+    return GainGridPlan(
+        conds=tuple(condition(sd, r, g) for g in checked for sd, r in pairs),
+        gains=tuple(checked),
+        n_windows=int(n_windows),
+        seq_len=int(seq_len),
+        n_layers=int(n_layers),
+        d_ff=int(d_ff),
+        consumer=TopKConsumer(
+            mu=np.asarray(mu, dtype=np.float32),
+            sigma=np.asarray(sigma, dtype=np.float32),
+            eps=float(eps),
+            K=K,
+        ),
+    )
+
+
+def reduce_gain(
+    plan: GainGridPlan,
+    g: float,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    r_star: Mapping[tuple[str, float], np.ndarray],
+    rate_match_tol_abs: float,
+    null_id: str,
+) -> tuple[list[MetricsRow], list[TauRow], float]:
+    """Rows of one gain from its pass's top-K arrays; also the largest |rate error|."""
+    n = plan.n_windows * plan.seq_len * plan.d_ff
+    tops = {}
+    for sd in plan.consumer.K:
+        tops[sd] = top_k_layers(arrays, sd)
+        seen = [t.n for t in tops[sd]]
+        if seen != [n] * plan.n_layers:
             raise CheckFailed(
                 f"at g={g} the u hook delivered {seen} values per layer for {sd}, expected {n} "
                 "each: the hook must fire exactly once per layer and batch"
             )
-    return tops
+    metrics: list[MetricsRow] = []
+    taus: list[TauRow] = []
+    max_err = 0.0
+    for sd, r in plan.pairs():
+        matches = [
+            match_rate(tops[sd][layer], r_star[(sd, r)][layer]) for layer in range(plan.n_layers)
+        ]
+        check_rate_match(g, sd, r, matches, rate_match_tol_abs)
+        A = lattice_from_positions(
+            [event_positions(tops[sd][layer], m.tau) for layer, m in enumerate(matches)],
+            plan.n_windows,
+            plan.seq_len,
+            plan.d_ff,
+        )
+        row, tau_rows = condition_rows(
+            spike_def_id=sd,
+            target_rate=r,
+            g=g,
+            A=A,
+            matches=matches,
+            null_id=null_id,
+            rate_match_tol_abs=rate_match_tol_abs,
+        )
+        metrics.append(row)
+        taus.extend(tau_rows)
+        max_err = max(max_err, row.achieved_rate_max_abs_err)
+    return metrics, taus, max_err
 
 
 def run_gain_grid(
@@ -401,61 +329,37 @@ def run_gain_grid(
     device: torch.device | str,
     on_progress: Callable[[dict], None] | None = None,
 ) -> GainGridResult:
-    """Branching metrics and rate-matched thresholds for every (sd, r, g)
-    (spec/02_RATE_MATCHING.md, spec/03_BRANCHING_AND_NULLS.md)."""
-    n_windows, seq_len = input_ids.shape
-    n_layers, d_ff = mu.shape
-    conds = conditions(spike_def_ids, r_star, n_layers)
-    n = n_windows * seq_len * d_ff
-    K = {
-        sd: [
-            min(n, 1 + max(k_for_rate(r_star[(s, r)][layer], n) for s, r in conds if s == sd))
-            for layer in range(n_layers)
-        ]
-        for sd in sorted({s for s, _ in conds})
-    }
-    mu_t = torch.as_tensor(mu, dtype=torch.float32, device=device)
-    sigma_t = torch.as_tensor(sigma, dtype=torch.float32, device=device)
+    """Branching metrics and rate-matched thresholds for every (sd, r, g), each gain's
+    pass driven here through forward_fn (spec/02_RATE_MATCHING.md,
+    spec/03_BRANCHING_AND_NULLS.md); phases map the same plan on an executor."""
+    plan = plan_gain_grid(
+        tuple(input_ids.shape),
+        mu=mu,
+        sigma=sigma,
+        eps=eps,
+        gains=gains,
+        spike_def_ids=spike_def_ids,
+        r_star=r_star,
+    )
     metrics: list[MetricsRow] = []
     taus: list[TauRow] = []
-    for g in _check_gains(gains):
+    for g in plan.gains:
         started = time.perf_counter()
-        streamed = _stream_one_gain(
-            forward_fn,
+        [arrays] = drive(
+            gain_forward(forward_fn),
             input_ids,
-            g,
-            mu_t=mu_t,
-            sigma_t=sigma_t,
-            eps=eps,
-            K=K,
+            n_layers=plan.n_layers,
+            d_ff=plan.d_ff,
             batch_size=batch_size,
+            intervention=default_intervention(g),
+            consumers=[plan.consumer],
             device=device,
         )
-        tops = {sd: top.finalize() for sd, top in streamed.items()}
-        max_err = 0.0
-        for sd, r in conds:
-            matches = [
-                match_rate(tops[sd][layer], r_star[(sd, r)][layer]) for layer in range(n_layers)
-            ]
-            check_rate_match(g, sd, r, matches, rate_match_tol_abs)
-            A = lattice_from_positions(
-                [event_positions(tops[sd][layer], m.tau) for layer, m in enumerate(matches)],
-                n_windows,
-                seq_len,
-                d_ff,
-            )
-            row, tau_rows = condition_rows(
-                spike_def_id=sd,
-                target_rate=r,
-                g=g,
-                A=A,
-                matches=matches,
-                null_id=null_id,
-                rate_match_tol_abs=rate_match_tol_abs,
-            )
-            metrics.append(row)
-            taus.extend(tau_rows)
-            max_err = max(max_err, row.achieved_rate_max_abs_err)
+        rows, tau_rows, max_err = reduce_gain(
+            plan, g, arrays, r_star=r_star, rate_match_tol_abs=rate_match_tol_abs, null_id=null_id
+        )
+        metrics.extend(rows)
+        taus.extend(tau_rows)
         if on_progress is not None:
             on_progress(
                 {"g": g, "seconds": time.perf_counter() - started, "max_abs_rate_err": max_err}

@@ -1,10 +1,11 @@
-"""Architecture adapters: where a model's MLPs and down projections are
-(spec/06_MODELS_AND_HOOKS.md "Hook point").
+"""Architecture adapters: where a model's MLPs, attentions and down projections are
+(spec/06_MODELS_AND_HOOKS.md §4 and §7).
 
-One adapter per family names, for every layer, the MLP module (gain hook) and its
-down projection (u hook: u is the down projection's input). `recompute_u` is the
-independent route Phase 0 compares the hook against: it rebuilds u from the
-MLP's input through the up/gate projections and the activation.
+One adapter per family names, for every layer, the three sites of CANON.ENUM.SITE:
+the MLP module (its output: the default gain site), the attention module (its first
+output, before the residual add) and the MLP's down projection (its input is u).
+`recompute_u` is the independent route Phase 0 compares the hook against: it rebuilds u
+from the MLP's input through the up/gate projections and the activation.
 """
 
 from __future__ import annotations
@@ -22,32 +23,51 @@ from critspec.errors import ConfigError
 
 @dataclass(frozen=True)
 class MlpSites:
-    """Per-layer MLP modules and their down projections; n_layers = len(mlps)."""
+    """Per-layer MLP modules, their down projections and the attention modules;
+    n_layers = len(mlps)."""
 
     family: str
     mlps: tuple[nn.Module, ...]
     down_projs: tuple[nn.Module, ...]
     d_ff: int
+    attns: tuple[nn.Module, ...] = ()
 
     @property
     def n_layers(self) -> int:
         return len(self.mlps)
 
+    def modules_at(self, site: str) -> tuple[nn.Module, ...]:
+        """The per-layer modules of a CANON.ENUM.SITE value: the MLP and attention sites
+        are those modules' outputs, the down-projection site is its input."""
+        by_site = {
+            CANON.ENUM.SITE.MLP_OUT: self.mlps,
+            CANON.ENUM.SITE.ATTN_OUT: self.attns,
+            CANON.ENUM.SITE.DOWN_PROJ_IN: self.down_projs,
+        }
+        if site not in by_site:
+            raise ConfigError(f"unknown site {site!r}; use one of {sorted(by_site)}")
+        return by_site[site]
 
-def _swiglu(model: Any) -> tuple[list[nn.Module], str, int]:
-    return list(model.model.layers), "down_proj", int(model.config.intermediate_size)
+
+Layout = tuple[list[nn.Module], str, str, int]
+"""(layers, attention attribute of a layer, down projection attribute of its MLP, d_ff)."""
 
 
-def _gpt2(model: Any) -> tuple[list[nn.Module], str, int]:
+def _swiglu(model: Any) -> Layout:
+    return list(model.model.layers), "self_attn", "down_proj", int(model.config.intermediate_size)
+
+
+def _gpt2(model: Any) -> Layout:
     cfg = model.config
-    return list(model.transformer.h), "c_proj", int(cfg.n_inner or 4 * cfg.n_embd)
+    return list(model.transformer.h), "attn", "c_proj", int(cfg.n_inner or 4 * cfg.n_embd)
 
 
-def _gpt_neox(model: Any) -> tuple[list[nn.Module], str, int]:
-    return list(model.gpt_neox.layers), "dense_4h_to_h", int(model.config.intermediate_size)
+def _gpt_neox(model: Any) -> Layout:
+    cfg = model.config
+    return list(model.gpt_neox.layers), "attention", "dense_4h_to_h", int(cfg.intermediate_size)
 
 
-_FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[Any], tuple[list[nn.Module], str, int]]]] = {
+_FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[Any], Layout]]] = {
     CANON.ENUM.ARCH_FAMILY.SWIGLU: (CANON.ENUM.SWIGLU_MODEL_TYPES, _swiglu),
     CANON.ENUM.ARCH_FAMILY.GPT2: (CANON.ENUM.GPT2_MODEL_TYPES, _gpt2),
     CANON.ENUM.ARCH_FAMILY.GPT_NEOX: (CANON.ENUM.GPT_NEOX_MODEL_TYPES, _gpt_neox),
@@ -81,9 +101,10 @@ def adapt(model: Any) -> MlpSites:
     model_type = str(getattr(getattr(model, "config", None), "model_type", None))
     family = arch_family(model_type)
     try:
-        layers, down_name, d_ff = _FAMILIES[family][1](model)
+        layers, attn_name, down_name, d_ff = _FAMILIES[family][1](model)
         mlps = tuple(layer.mlp for layer in layers)
         downs = tuple(getattr(mlp, down_name) for mlp in mlps)
+        attns = tuple(getattr(layer, attn_name) for layer in layers)
     except AttributeError as e:
         raise ConfigError(
             f"model_type {model_type!r} does not have the {family} module layout ({e}); "
@@ -95,7 +116,7 @@ def adapt(model: Any) -> MlpSites:
             f"model_type {model_type!r}: down projections take widths {widths} over "
             f"{len(mlps)} layers, expected d_ff={d_ff} in every layer"
         )
-    return MlpSites(family=family, mlps=mlps, down_projs=downs, d_ff=d_ff)
+    return MlpSites(family=family, mlps=mlps, down_projs=downs, d_ff=d_ff, attns=attns)
 
 
 def recompute_u(sites: MlpSites, layer: int, mlp_input: Tensor) -> Tensor:

@@ -8,6 +8,11 @@
   is exact in IEEE arithmetic, so at g = GAIN_BASELINE the logits are bit-identical
   to the unhooked model.
 
+- An intervention (spec/06_MODELS_AND_HOOKS.md §7) multiplies the output of one site
+  (MLP or attention) by g on the named layers only; the gain above is the default
+  intervention. A module returning a tuple (attention: output, weights) has its first
+  element scaled.
+
 Every context manager removes its hooks on exit, also when the body raises.
 """
 
@@ -22,6 +27,7 @@ from torch.utils.hooks import RemovableHandle
 
 from critspec.errors import ConfigError
 from critspec.models.adapters import MlpSites
+from critspec.passes.intervention import Intervention, default_intervention
 
 
 @contextmanager
@@ -78,19 +84,41 @@ def capture_mlp_inputs(sites: MlpSites, on_input: Callable[[int, Tensor], None])
         yield
 
 
+def _scaled(module: nn.Module, output: Any, gain: float) -> Any:
+    if isinstance(output, Tensor):
+        return output * gain
+    if isinstance(output, tuple) and output and isinstance(output[0], Tensor):
+        return (output[0] * gain, *output[1:])
+    raise ConfigError(
+        f"{type(module).__name__} returns {type(output).__name__}, not a tensor; "
+        f"the gain hook supports modules that return a tensor or a tuple led by one"
+    )
+
+
+@contextmanager
+def intervene(sites: MlpSites, intervention: Intervention) -> Iterator[None]:
+    """Multiply the output of the intervention's site by g on its layers while open."""
+    gain = float(intervention.g)
+    modules = sites.modules_at(intervention.site)
+    if len(modules) != sites.n_layers:
+        raise ConfigError(
+            f"the {sites.family} adapter names {len(modules)} {intervention.site} modules for "
+            f"{sites.n_layers} layers: this model's layout does not support the intervention"
+        )
+
+    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+        return _scaled(module, output, gain)
+
+    handles = [
+        modules[layer].register_forward_hook(hook)
+        for layer in intervention.layer_indices(sites.n_layers)
+    ]
+    with _registered(handles):
+        yield
+
+
 @contextmanager
 def apply_gain(sites: MlpSites, g: float) -> Iterator[None]:
-    """Multiply every MLP's output by g while the context is open."""
-    gain = float(g)
-
-    def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Tensor:
-        if not isinstance(output, Tensor):
-            raise ConfigError(
-                f"{type(module).__name__} returns {type(output).__name__}, not a tensor; "
-                f"the gain hook supports MLPs that return one tensor"
-            )
-        return output * gain
-
-    handles = [mlp.register_forward_hook(hook) for mlp in sites.mlps]
-    with _registered(handles):
+    """Multiply every MLP's output by g while the context is open (the default intervention)."""
+    with intervene(sites, default_intervention(g)):
         yield

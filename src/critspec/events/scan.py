@@ -1,0 +1,149 @@
+"""The u scan Phases 2, 3 and 4 share (spec/02_RATE_MATCHING.md, spec/09_RASTERS.md,
+spec/08_TEST_PLAN.md): per-unit u bounds of a z region, the candidate scan, and the
+feed of one layer-batch into every spike definition's streaming top-K. No model here:
+the pass engine's consumers (critspec.passes.consumers) call these on each u.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from canon import CANON
+from critspec.errors import CheckFailed
+from critspec.events.spikes import spike_values, standardize, z_region
+from critspec.events.tail_quantile import StreamingTopK, indices_above, sample_stride
+
+
+def check_u(u: torch.Tensor, layer: int, g: float, shape: tuple[int, ...]) -> None:
+    if tuple(u.shape) != shape:
+        raise CheckFailed(
+            f"u of layer {layer} has shape {tuple(u.shape)}, expected {shape}: "
+            "the architecture adapter hooks the wrong module"
+        )
+    # A sum is a single cheap pass and is non-finite whenever some u is; only then pay
+    # for the exact elementwise test (a finite sum that overflowed is not a failure).
+    if not bool(torch.isfinite(u.sum())) and not bool(torch.isfinite(u).all()):
+        raise CheckFailed(
+            f"non-finite u at layer {layer} at g={g}: the model overflows at this gain/dtype; "
+            "run in fp32 or narrow the gain grid"
+        )
+
+
+# Relative slack of the u-space prefilter bounds: 64 float32 ulps, far above rounding,
+# so every u whose z passes a floor also passes its bound; the exact test is on z.
+U_BOUND_SLACK = 64 * float(np.finfo(np.float32).eps)
+
+
+def u_bounds(
+    mu_l: torch.Tensor, scale_l: torch.Tensor, lower: float, upper: float
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Per-unit u bounds, slightly relaxed, with z > upper => u > hi and z < lower => u < lo.
+
+    z = (u - mu) / scale with scale = sigma + eps > 0, so z > c <=> u > mu + c * scale.
+    """
+    mu64, scale64 = mu_l.double(), scale_l.double()
+
+    def bound(c: float, sign: float) -> torch.Tensor:
+        edge = mu64 + c * scale64
+        slack = U_BOUND_SLACK * (mu64.abs() + abs(c) * scale64) + torch.finfo(torch.float32).tiny
+        return (edge + sign * slack).float()
+
+    hi = bound(upper, -1.0) if upper > -math.inf else None
+    lo = bound(lower, 1.0) if lower > -math.inf else None
+    return lo, hi
+
+
+class MaskBuffers:
+    """Two reusable boolean buffers for the CPU scan: a fresh 1-byte-per-value mask per
+    layer-batch would be allocated and page-faulted anew each time on the hot path."""
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, ...] = ()
+        self._a = self._b = np.empty(0, dtype=bool)
+
+    def get(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if shape != self._shape:
+            self._shape = shape
+            self._a, self._b = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
+        return self._a, self._b
+
+
+def candidates(
+    u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor, buffers: MaskBuffers
+) -> torch.Tensor:
+    """Ascending flat indices of u2 [rows, d_ff] outside the per-unit bounds."""
+    if u2.device.type == CANON.ENUM.DEVICE.CPU:
+        # numpy's compare and flatnonzero are several times faster than torch's CPU bool
+        # kernels, and this scan is Phase 2's hot loop (spec/08_TEST_PLAN.md); same indices.
+        arr = u2.numpy()
+        mask, below = buffers.get(arr.shape)
+        np.greater(arr, hi.numpy(), out=mask)
+        if lo is not None:
+            np.less(arr, lo.numpy(), out=below)
+            np.logical_or(mask, below, out=mask)
+        return torch.from_numpy(np.flatnonzero(mask))
+    mask = u2 > hi
+    if lo is not None:
+        mask |= u2 < lo
+    return torch.nonzero(mask.reshape(-1)).squeeze(1)
+
+
+def feed(
+    tops: Mapping[str, StreamingTopK],
+    layer: int,
+    u: torch.Tensor,
+    mu_l: torch.Tensor,
+    sigma_l: torch.Tensor,
+    eps: float,
+    row_start: int,
+    buffers: MaskBuffers,
+) -> None:
+    """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
+
+    Each definition's floor is a region of z (z_region). The scan compares u itself
+    with per-unit bounds of the union of the regions (no full standardization pass);
+    z is computed only for the candidates, by the same formula, so it is bit-identical
+    to standardizing everything, and the exact floor test is made on that z.
+    """
+    d_ff = u.shape[-1]
+    u2 = u.reshape(-1, d_ff)
+    numel = u2.numel()
+    floors = {}
+    for sd, top in tops.items():
+        floor = top.floor(layer)
+        if floor == -math.inf:
+            stride = sample_stride(numel)
+            flat_idx = torch.arange(0, numel, stride, device=u.device)
+            units = flat_idx % d_ff
+            z_sample = standardize(u2.reshape(-1)[::stride], mu_l[units], sigma_l[units], eps)
+            floor = top.propose_floor(layer, spike_values(z_sample, sd), numel)
+        floors[sd] = floor
+    regions = [z_region(sd, floor) for sd, floor in floors.items()]
+    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
+    if upper > -math.inf:
+        lo_u, hi_u = u_bounds(mu_l, sigma_l + eps, lower, upper)
+        idx = candidates(u2, lo_u, hi_u, buffers)
+        units = idx % d_ff
+        z_cand = standardize(u2.reshape(-1).index_select(0, idx), mu_l[units], sigma_l[units], eps)
+    z_all = None
+    for sd, top in tops.items():
+        if upper > -math.inf:
+            v = spike_values(z_cand, sd)
+            sel = indices_above(v, floors[sd])
+            if top.offer(
+                layer,
+                v.index_select(0, sel),
+                idx.index_select(0, sel),
+                numel,
+                row_start,
+                floors[sd],
+            ):
+                continue
+        if z_all is None:
+            z_all = standardize(u2, mu_l, sigma_l, eps).reshape(-1)
+        everything = torch.arange(numel, device=u.device)
+        top.offer(layer, spike_values(z_all, sd), everything, numel, row_start, -math.inf)
