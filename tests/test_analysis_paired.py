@@ -14,7 +14,13 @@ from critspec.analysis.paired import (
     ratio_of_sums,
     resampling_plan,
 )
-from critspec.analysis.window_metrics import lattice_metrics, nll_metrics, window_stats
+from critspec.analysis.window_metrics import (
+    B_TOT,
+    PERPLEXITY,
+    lattice_metrics,
+    nll_metrics,
+    window_stats,
+)
 from critspec.events.branching import branching
 from critspec.events.null import time_permute
 
@@ -91,7 +97,7 @@ def test_window_metrics_equal_branching_and_a_loop_over_the_plan() -> None:
     ws = window_stats(A, A_perm)
     point = lattice_metrics(ws, np.ones((1, 7)), CANON.CONST.CHI_EPS)
     real, perm = branching(A > 0), branching(A_perm > 0)
-    assert point["b_tot"][0] == pytest.approx(real.b_tot, rel=1e-14)
+    assert point[B_TOT][0] == pytest.approx(real.b_tot, rel=1e-14)
     assert point["delta_b_tot_perm"][0] == pytest.approx(real.b_tot - perm.b_tot, rel=1e-12)
     weights = resampling_plan(7, 20, KEYS, SEED)
     idx = bootstrap_indices(7, 20, KEYS, SEED)
@@ -99,8 +105,8 @@ def test_window_metrics_equal_branching_and_a_loop_over_the_plan() -> None:
     for r in range(20):
         ref = branching(A[idx[r]] > 0).b_tot - branching(A_perm[idx[r]] > 0).b_tot
         assert samples["delta_b_tot_perm"][r] == pytest.approx(ref, rel=1e-12)
-    nll = nll_metrics(np.array([6.0, 9.0]), np.array([3, 3]), np.ones((1, 2)))
-    assert nll["nll_mean"][0] == 2.5 and nll["perplexity"][0] == pytest.approx(np.exp(2.5))
+    nll = nll_metrics(np.array([6.0, 15.0]), np.array([3, 3]), np.ones((1, 2)))
+    assert nll["nll_mean"][0] == 3.5 and nll[PERPLEXITY][0] == pytest.approx(np.exp(3.5))
 
 
 def test_paired_columns_against_itself_are_zero() -> None:

@@ -13,11 +13,14 @@ from transformers import PreTrainedTokenizerFast
 
 from canon import CANON
 from critspec.data.mc import synthetic_cloze_questions
+from critspec.mc.consumer import score_in_process
 from critspec.mc.encode import encode_options, encode_pair
 from critspec.mc.prompts import label_prompt, option_requests, text_prompt
-from critspec.mc.score import QuestionScores, n_forward_sequences, predictions, score_questions
+from critspec.mc.score import QuestionScores, plan_scoring, predictions
 from critspec.models.embedded import EmbeddedModelDef, materialize
+from critspec.models.hooks import intervene
 from critspec.models.loading import load_model
+from critspec.passes.intervention import default_intervention
 
 F = CANON.ENUM.ARC_FIELD
 REGIME = CANON.ENUM.MC_REGIME
@@ -82,13 +85,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
     )
 
 
-def _forward(loaded):
-    def fn(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return loaded.model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-
-    return fn
-
-
 def _one_pass_per_option(loaded, options) -> np.ndarray:
     out = []
     for o in options:
@@ -100,17 +96,20 @@ def _one_pass_per_option(loaded, options) -> np.ndarray:
     return np.array(out)
 
 
+@pytest.mark.parametrize("g", [CANON.CONST.GAIN_BASELINE, CANON.CONST.PHASE0_PROBE_GAIN])
 @pytest.mark.parametrize("regime", [REGIME.LABEL, REGIME.TEXT])
-def test_batched_scores_equal_one_forward_per_option(loaded, regime: str) -> None:
+def test_batched_scores_equal_one_forward_per_option(loaded, regime: str, g: float) -> None:
     questions = [*synthetic_cloze_questions(5, 4, seed=3), QUESTION]
     tok = loaded.tokenizer
     encoded = [
         encode_options(tok, option_requests(q, regime), SMALL.max_positions, q["id"])
         for q in questions
     ]
-    scores = score_questions(_forward(loaded), encoded, batch_size=3, device=CPU)
+    iv = default_intervention(g)
+    scores = score_in_process(loaded, encoded, batch_size=3, intervention=iv)
     for opts, got in zip(encoded, scores, strict=True):
-        ref = _one_pass_per_option(loaded, opts)
+        with intervene(loaded.sites, iv):
+            ref = _one_pass_per_option(loaded, opts)
         np.testing.assert_allclose(
             got.loglik, ref, rtol=0, atol=CANON.CONST.MC_LOGLIK_MATCH_TOL_ABS
         )
@@ -118,7 +117,7 @@ def test_batched_scores_equal_one_forward_per_option(loaded, regime: str) -> Non
     # Single-token options of the synthetic task: one sequence per question; the
     # two-word texts of QUESTION need one sequence per option.
     singles = 5 + (1 if regime == REGIME.LABEL else 2)
-    assert n_forward_sequences(encoded) == singles
+    assert plan_scoring(encoded, 0).n_sequences == singles
 
 
 def test_predictions_break_ties_to_the_first_and_normalize_by_characters() -> None:

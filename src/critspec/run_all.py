@@ -24,6 +24,9 @@ from critspec.validate import contracts
 SUMMARY_CONTRACT = "summary"
 IDENT_CONTRACT = "identifiability"
 CRACKLING_CONTRACT = "crackling"
+GENERALIZATION_CONTRACT = "generalization"
+MC_SUMMARY_CONTRACT = "mc_summary"
+VS_BASELINE = "vs_baseline"
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
@@ -39,6 +42,7 @@ def run_all(options: Options) -> int:
     spec = project_spec()
     configured = load_config(options.config).model_roles
     analysis_runs: dict[str, Path] = {}
+    phase6_runs: dict[str, dict[str, Path]] = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
             if role is not None and role not in configured:
@@ -50,8 +54,14 @@ def run_all(options: Options) -> int:
             print(f"{'reused' if reused else 'sealed'} {label}: {run_dir}", flush=True)
             if SUMMARY_CONTRACT in phase.produces:
                 analysis_runs[role] = run_dir
+            for cid in (GENERALIZATION_CONTRACT, MC_SUMMARY_CONTRACT):
+                if cid in phase.produces:
+                    phase6_runs.setdefault(role, {})[cid] = run_dir
     print()
     print(summary_table(analysis_runs))
+    if phase6_runs:
+        print()
+        print(phase6_table(phase6_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")
     return CANON.CLI.EXIT.OK
 
@@ -122,6 +132,49 @@ def summary_table(analysis_runs: dict[str, Path]) -> str:
     rows = [head]
     for role, run_dir in analysis_runs.items():
         rows.extend(summary_rows(run_dir, role))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _delta(row: pd.Series, name: str) -> str:
+    col = f"{name}_{VS_BASELINE}"
+    return f"{row[col]:+.4f} [{row[col + '_ci_low']:+.4f}, {row[col + '_ci_high']:+.4f}]"
+
+
+def phase6_rows(runs: dict[str, Path], role: str) -> list[tuple[str, ...]]:
+    """Per distinct gstar of one role: the paired differences gstar - baseline of mean NLL
+    on Dataset B and of multiple-choice accuracy in both regimes
+    (spec/14_GENERALIZATION_MC_ABLATIONS.md)."""
+    gen = _table(runs[GENERALIZATION_CONTRACT], GENERALIZATION_CONTRACT)
+    mc = _table(runs[MC_SUMMARY_CONTRACT], MC_SUMMARY_CONTRACT)
+    rows = []
+    for g in sorted(set(gen.loc[gen["is_gstar"], "g"])):
+        nll = gen[gen["g"] == g].iloc[0]  # NLL depends on g only
+        cells = [role, f"{g:g}", _delta(nll, "nll_mean")]
+        for regime in (CANON.ENUM.MC_REGIME.LABEL, CANON.ENUM.MC_REGIME.TEXT):
+            row = mc[(mc["mc_regime"] == regime) & (mc["g"] == g)].iloc[0]
+            cells += [_delta(row, "acc"), _delta(row, "acc_norm")]
+        rows.append(tuple(cells))
+    return rows
+
+
+def phase6_table(runs: dict[str, dict[str, Path]]) -> str:
+    label, text = CANON.ENUM.MC_REGIME.LABEL, CANON.ENUM.MC_REGIME.TEXT
+    head = (
+        "model_role",
+        "gstar",
+        "d mean NLL (B) [CI]",
+        f"d acc {label} [CI]",
+        f"d acc_norm {label} [CI]",
+        f"d acc {text} [CI]",
+        f"d acc_norm {text} [CI]",
+    )
+    rows = [head]
+    for role, mine in runs.items():
+        if GENERALIZATION_CONTRACT in mine and MC_SUMMARY_CONTRACT in mine:
+            rows.extend(phase6_rows(mine, role))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from canon import CANON
 from critspec.analysis.lattice_stats import SequenceStats, pooled, sequence_stats
 from critspec.analysis.paired import Measured, ratio_of_sums
 
-LATTICE_METRICS = ("b_time", "b_depth", "b_tot", "delta_b_tot_perm", "chi")
-NLL_METRICS = ("nll_mean", "perplexity")
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
+# Reported next to the NLL; never a selection input (spec/04_GAIN_AND_GSTAR.md).
+PERPLEXITY = CANON.ENUM.FORBIDDEN_SELECTION_INPUT.PERPLEXITY
+LATTICE_METRICS = ("b_time", "b_depth", B_TOT, "delta_b_tot_perm", "chi")
+NLL_METRICS = ("nll_mean", PERPLEXITY)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def lattice_metrics(ws: WindowStats, weights: np.ndarray, chi_eps: float) -> dic
     return {
         "b_time": real.b_time,
         "b_depth": real.b_depth,
-        "b_tot": real.b_tot,
+        B_TOT: real.b_tot,
         "delta_b_tot_perm": real.b_tot - perm.b_tot,
         "chi": real.chi,
     }
@@ -71,7 +75,7 @@ def lattice_metrics(ws: WindowStats, weights: np.ndarray, chi_eps: float) -> dic
 
 def nll_metrics(nll_sum: np.ndarray, n_tokens: np.ndarray, weights: np.ndarray) -> dict:
     mean = ratio_of_sums(nll_sum, n_tokens, weights)
-    return {"nll_mean": mean, "perplexity": np.exp(mean)}
+    return {"nll_mean": mean, PERPLEXITY: np.exp(mean)}
 
 
 def measured(point: dict[str, np.ndarray], samples: dict[str, np.ndarray]) -> dict[str, Measured]:

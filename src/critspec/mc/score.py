@@ -1,4 +1,4 @@
-"""Option log-likelihoods of multiple-choice questions, batched
+"""Option log-likelihoods of multiple-choice questions, batched on the pass engine
 (spec/14_GENERALIZATION_MC_ABLATIONS.md "Batched scoring").
 
 log P(option) = sum over its continuation tokens c_j of log softmax(logits at the
@@ -7,24 +7,21 @@ position before c_j)[c_j], in float32 from the model's logits, summed in float64
 A question whose options share one context and each have one continuation token (the
 label regime with single-token labels) is one sequence — its context — and every option
 is read from the logits of its last position. Any other question contributes one
-sequence per option, (context + continuation)[:-1]. Sequences go through the model in
-batches of `batch_size`, longest first, right-padded with an attention mask (a causal
-model's logits at real positions do not depend on the padding after them).
+sequence per option, (context + continuation)[:-1]. The sequences are right-padded into
+one [S, W] array of token ids (longest first) that the pass engine runs in batches: a
+causal model's logits at a real position do not depend on the padding after it. Each
+continuation token is one read (sequence, position, token) of the `TokenReadsConsumer`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from critspec.errors import CheckFailed
 from critspec.mc.encode import EncodedOption
-
-# forward(input_ids [B, T] int64, attention_mask [B, T] int64) -> logits [B, T, V]
-ForwardLogits = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -34,61 +31,64 @@ class QuestionScores:
 
 
 @dataclass(frozen=True)
-class _Sequence:
-    question: int
-    tokens: tuple[int, ...]
-    # (option index, first logits position, continuation ids)
-    reads: tuple[tuple[int, int, tuple[int, ...]], ...]
+class ScoringPlan:
+    """input_ids int64 [S, W] (right-padded); reads int64 [M, 3] (sequence, position,
+    token); owner int64 [M, 2] (question, option) of each read; options per question."""
+
+    input_ids: np.ndarray
+    reads: np.ndarray
+    owner: np.ndarray
+    n_options: tuple[int, ...]
+
+    @property
+    def n_sequences(self) -> int:
+        return int(self.input_ids.shape[0])
 
 
-def _plan(questions: Sequence[Sequence[EncodedOption]]) -> list[_Sequence]:
-    seqs = []
+def plan_scoring(
+    questions: Sequence[Sequence[EncodedOption]], pad_id: int, share_context: bool = True
+) -> ScoringPlan:
+    """The sequences and reads of every question; share_context=False gives every option
+    its own sequence (the benchmark's reference)."""
+    seqs: list[tuple[tuple[int, ...], list[tuple[int, int, int, int]]]] = []
     for q, options in enumerate(questions):
         shared = len({o.context_ids for o in options}) == 1
-        if shared and all(len(o.continuation_ids) == 1 for o in options):
+        if share_context and shared and all(len(o.continuation_ids) == 1 for o in options):
             ctx = options[0].context_ids
-            reads = tuple((k, len(ctx) - 1, o.continuation_ids) for k, o in enumerate(options))
-            seqs.append(_Sequence(q, ctx, reads))
+            reads = [(len(ctx) - 1, o.continuation_ids[0], q, k) for k, o in enumerate(options)]
+            seqs.append((ctx, reads))
             continue
         for k, o in enumerate(options):
             full = o.context_ids + o.continuation_ids
-            seqs.append(_Sequence(q, full[:-1], ((k, len(o.context_ids) - 1, o.continuation_ids),)))
-    return seqs
+            start = len(o.context_ids) - 1
+            reads = [(start + j, c, q, k) for j, c in enumerate(o.continuation_ids)]
+            seqs.append((full[:-1], reads))
+    # Longest first (stable): batches of similar length, as lm-evaluation-harness orders.
+    order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i][0]), i))
+    width = max(len(s[0]) for s in seqs)
+    input_ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    reads, owner = [], []
+    for row, i in enumerate(order):
+        tokens, seq_reads = seqs[i]
+        input_ids[row, : len(tokens)] = tokens
+        for pos, tok, q, k in seq_reads:
+            reads.append((row, pos, tok))
+            owner.append((q, k))
+    return ScoringPlan(
+        input_ids=input_ids,
+        reads=np.asarray(reads, dtype=np.int64).reshape(-1, 3),
+        owner=np.asarray(owner, dtype=np.int64).reshape(-1, 2),
+        n_options=tuple(len(o) for o in questions),
+    )
 
 
-def n_forward_sequences(questions: Sequence[Sequence[EncodedOption]]) -> int:
-    return len(_plan(questions))
-
-
-def score_questions(
-    forward: ForwardLogits,
-    questions: Sequence[Sequence[EncodedOption]],
-    batch_size: int,
-    device: torch.device | str,
-    pad_id: int = 0,
-) -> list[QuestionScores]:
-    """Per question, the log-likelihood and token count of each option."""
-    seqs = _plan(questions)
-    out = [np.full(len(opts), np.nan) for opts in questions]
-    n_tok = [np.array([len(o.continuation_ids) for o in opts], np.int64) for opts in questions]
-    order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i].tokens), i))
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            batch = [seqs[i] for i in order[start : start + batch_size]]
-            width = max(len(s.tokens) for s in batch)
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, s in enumerate(batch):
-                ids[row, : len(s.tokens)] = torch.tensor(s.tokens, dtype=torch.long)
-                mask[row, : len(s.tokens)] = 1
-            logits = forward(ids.to(device), mask.to(device))
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            for row, s in enumerate(batch):
-                for k, pos, cont in s.reads:
-                    positions = torch.arange(pos, pos + len(cont), device=logp.device)
-                    target = torch.tensor(cont, dtype=torch.long, device=logp.device)
-                    vals = logp[row, positions, target]
-                    out[s.question][k] = float(vals.double().sum())
+def question_scores(plan: ScoringPlan, logp: np.ndarray) -> list[QuestionScores]:
+    """Sum the reads' log-probabilities (float64 [M]) into each option's log-likelihood."""
+    out = [np.zeros(k) for k in plan.n_options]
+    n_tok = [np.zeros(k, dtype=np.int64) for k in plan.n_options]
+    for (q, k), value in zip(plan.owner.tolist(), np.asarray(logp, np.float64), strict=True):
+        out[q][k] += value
+        n_tok[q][k] += 1
     for q, scores in enumerate(out):
         if not np.isfinite(scores).all():
             raise CheckFailed(
