@@ -133,3 +133,23 @@ def test_too_long_and_empty_are_refused(loaded) -> None:
         encode_options(
             loaded.tokenizer, option_requests(long_q, REGIME.TEXT), SMALL.max_positions, "q"
         )
+
+
+def test_chat_template_wraps_the_prompt_and_drops_the_delimiter(loaded) -> None:
+    import copy
+
+    from critspec.errors import ConfigError
+
+    tok = copy.deepcopy(loaded.tokenizer)
+    with pytest.raises(ConfigError, match="no chat template"):
+        option_requests(QUESTION, REGIME.LABEL, tok, chat=True)
+    tok.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>\n{% endif %}"
+    )
+    reqs = option_requests(QUESTION, REGIME.LABEL, tok, chat=True)
+    assert reqs[0].context == f"<user>{label_prompt(QUESTION)}\n<assistant>\n"
+    assert [r.continuation for r in reqs] == ["A", "B"]
+    # The context's trailing newline moves into the continuation when tokenized.
+    ctx, cont = encode_pair(tok, reqs[0].context, reqs[0].continuation)
+    assert ctx == tok(reqs[0].context.rstrip(), add_special_tokens=False)["input_ids"]
