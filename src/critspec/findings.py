@@ -1,7 +1,7 @@
 """`python -m critspec.findings`: the README's "What a real model shows" block, written
-from the sealed Phase 5 runs of a profile (issue 9): the run-all summary table exactly as
-the pipeline prints it, and two of the runs' figures copied into docs/, each with the
-command that produced it. No number in the block is typed by hand.
+from the sealed Phase 5 and Phase 6 runs of a profile (issue 9): the run-all summary
+tables exactly as the pipeline prints them, and two of the runs' figures copied into
+docs/, each with the command that produced it. No number in the block is typed by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from critspec.config.resolve import load_config
 from critspec.errors import ConfigError, CritspecError, DependencyError
 from critspec.orchestrate import Options, planned_run_id, settle
 from critspec.paths import project_root
-from critspec.run_all import SUMMARY_CONTRACT, summary_table
+from critspec.run_all import (
+    GENERALIZATION_CONTRACT,
+    MC_SUMMARY_CONTRACT,
+    SUMMARY_CONTRACT,
+    phase6_table,
+    summary_table,
+)
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 
@@ -25,10 +31,15 @@ README = "README.md"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
 ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if SUMMARY_CONTRACT in p.produces)
+PHASE6 = {
+    cid: next(p for p in project_spec().phases.phases if cid in p.produces)
+    for cid in (GENERALIZATION_CONTRACT, MC_SUMMARY_CONTRACT)
+}
 
 
-def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
-    """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing).
+def analysis_runs(config: Path, runs_dir: Path, phase=ANALYSIS_PHASE) -> dict[str, SealedRun]:
+    """The sealed run of `phase` (default Phase 5) of every role the profile declares
+    (exit 3 if one is missing).
 
     The run made by this code is taken when there is one; otherwise the newest sealed run
     of the same resolved config (the README block names its code version), so that the
@@ -36,13 +47,13 @@ def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
     """
     out = {}
     for role in load_config(config).model_roles:
-        inv = settle(Options(config=config, runs_dir=runs_dir, model_role=role), ANALYSIS_PHASE.key)
+        inv = settle(Options(config=config, runs_dir=runs_dir, model_role=role), phase.key)
         planned = runs_dir / planned_run_id(inv)
         if planned.is_dir():
             out[role] = SealedRun.open(planned)
             continue
         want = config_sha256(inv.config_doc())
-        prefix = f"{CANON.PATH.RUN_DIR_PREFIX}{ANALYSIS_PHASE.stage_tag}_"
+        prefix = f"{CANON.PATH.RUN_DIR_PREFIX}{phase.stage_tag}_"
         same = [
             run
             for run in (SealedRun.open(d) for d in sorted(runs_dir.glob(prefix + "*")))
@@ -50,16 +61,27 @@ def analysis_runs(config: Path, runs_dir: Path) -> dict[str, SealedRun]:
         ]
         if not same:
             raise DependencyError(
-                f"no {ANALYSIS_PHASE.id} run of {config} in {runs_dir}: run "
+                f"no {phase.id} run of {config} in {runs_dir}: run "
                 f"`{CANON.CLI.CMD.RUN_ALL_SMOLLM2}` (or run-all with this config) first"
             )
         out[role] = max(same, key=lambda run: run.record["created_utc"])
     return out
 
 
-def block(config: Path, runs: dict[str, SealedRun], figures: list[str]) -> str:
-    """The README block between the findings markers."""
+def block(
+    config: Path,
+    runs: dict[str, SealedRun],
+    figures: list[str],
+    phase6: dict[str, dict[str, SealedRun]] | None = None,
+) -> str:
+    """The README block between the findings markers (with run-all's Phase 6 table when
+    the profile's Phase 6 runs are given)."""
     table = summary_table({role: run.run_dir for role, run in runs.items()})
+    if phase6:
+        by_role = {
+            role: {cid: runs_of[role].run_dir for cid, runs_of in phase6.items()} for role in runs
+        }
+        table += "\n\n" + phase6_table(by_role)
     lines = [
         START,
         f"Printed by `critspec run-all --config {config.as_posix()}` (the `make run-real` "
@@ -88,6 +110,7 @@ def replace_block(text: str, new: str) -> str:
 
 def write(config: Path, runs_dir: Path, root: Path) -> list[Path]:
     runs = analysis_runs(config, runs_dir)
+    phase6 = {cid: analysis_runs(config, runs_dir, phase) for cid, phase in PHASE6.items()}
     profile = load_config(config).pipeline.profile
     docs = root / CANON.PATH.DOCS_DIR
     docs.mkdir(exist_ok=True)
@@ -99,7 +122,8 @@ def write(config: Path, runs_dir: Path, root: Path) -> list[Path]:
             written.append(target)
     readme = root / README
     rel = [p.relative_to(root).as_posix() for p in written]
-    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), block(config, runs, rel)))
+    new = block(config, runs, rel, phase6)
+    readme.write_text(replace_block(readme.read_text(encoding="utf-8"), new))
     return [readme, *written]
 
 
