@@ -38,9 +38,7 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(finite, q)) if finite else float("nan")
 
 
-def _metric_loop(
-    rows: pd.DataFrame, idx: np.ndarray, chi_eps: float
-) -> Callable[[Sequence[int]], dict[str, float]]:
+def _metric_loop(rows: pd.DataFrame, chi_eps: float) -> Callable[[Sequence[int]], dict[str, float]]:
     """stat(pick): every metric of the windows `pick` (repeats counted) by plain sums."""
     cols = {c: rows[c].to_numpy() for c in rows.columns}
 
@@ -87,7 +85,7 @@ def _check_paired_rows(
     lo, hi = cfg["analysis"]["ci_percentiles"]
     chi_eps = cfg["analysis"]["chi_eps"]
     groups = {k: g.sort_values("seq_id") for k, g in per_window.groupby(keys, sort=True)}
-    stats = {k: _metric_loop(g.reset_index(drop=True), idx, chi_eps) for k, g in groups.items()}
+    stats = {k: _metric_loop(g.reset_index(drop=True), chi_eps) for k, g in groups.items()}
     n = len(next(iter(groups.values())))
     cache: dict[tuple, tuple[dict, list[dict]]] = {}
 
@@ -135,6 +133,16 @@ def generalization_recomputed_from_windows(ctx: CheckContext) -> None:
     idx = bootstrap_indices(n, cfg["analysis"]["bootstrap_reps"], keys, CANON.CONST.BOOTSTRAP_SEED)
     baseline = cfg["calibration"]["gain_baseline"]
     metrics = ["b_time", "b_depth", B_TOT, "delta_b_tot_perm", "chi", "nll_mean", PERPLEXITY]
+    rates = pd.read_parquet(contracts.path_in(ctx.run_a, "b_rates"))
+    for row in summary.itertuples(index=False):
+        mine = rates[
+            (rates.spike_def_id == row.spike_def_id)
+            & (rates.target_rate == row.target_rate)
+            & (rates.g == row.g)
+        ]
+        _close(row.achieved_rate_mean, float(mine["achieved_rate"].mean()), "rate mean")
+        _close(row.rate_err_max_abs, float(mine["abs_err"].max()), "rate error")
+        assert row.is_baseline == (row.g == baseline) and row.is_gstar == (row.g == row.gstar)
     _check_paired_rows(
         summary,
         ["spike_def_id", "target_rate", "g"],
