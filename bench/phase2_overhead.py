@@ -14,6 +14,11 @@ fixed thread count, in one process:
     read after it; next to it, the state the streaming design retains (top-K
     buffers + one lattice). The forward's own activations are included: they
     depend on the batch size, not on N,
+  - `ray_task_overhead_seconds`: per pass task on a local Ray cluster
+    (spec/06_MODELS_AND_HOOKS.md §7), the wall time of mapping one gain's task minus the
+    pass time the worker measured (task start, argument and result transfer), the
+    median over the grid's gains after a warm-up task that loads the model, next to
+    that pass time (needs the `distributed` extra; `--no-ray` skips it),
 and, as the last line, `gain_grid_over_bare_forward_ratio <grid / (n_gains * bare)>`,
 the median over `--repeats` of the paired sums.
 
@@ -182,6 +187,75 @@ def mib(n: float) -> str:
     return f"{n / 2**20:.1f}"
 
 
+def ray_overhead(cache_root: Path, threads: int, m: Moments, r_star: dict) -> str:
+    """The `ray_task_overhead_seconds` line (see the module docstring)."""
+    import os
+
+    from critspec.passes.executors import ray_available
+
+    if not ray_available():
+        extra = CANON.CONST.DISTRIBUTED_EXTRA
+        return f"ray_task_overhead_seconds nan (ray not installed: pip install -e '{extra}')"
+    from critspec.config.schema import ModelEntry
+    from critspec.events.gain_grid import plan_gain_grid
+    from critspec.passes.executors import open_executor, session
+    from critspec.passes.intervention import default_intervention
+    from critspec.passes.task import ModelRef, PassTask
+
+    # Workers materialize the same embedded model into the same cache (inherited env).
+    os.environ[CANON.PATH.CACHE_DIR_ENV] = str(cache_root)
+    loaded = build_model(cache_root)
+    ids = bench_ids(loaded, BENCH.N_WINDOWS).numpy()
+    entry = ModelEntry(
+        SOURCE=CANON.ENUM.MODEL_SOURCE.EMBEDDED,
+        ARCH=CANON.MODEL.EMBEDDED_INSTRUCT.ARCH,
+        N_LAYERS=BENCH.N_LAYERS,
+        HIDDEN=BENCH.HIDDEN,
+        D_FF=BENCH.D_FF,
+        N_HEADS=BENCH.N_HEADS,
+        MAX_POSITIONS=BENCH.SEQ_LEN_TOKENS,
+        SEED=CANON.MODEL.EMBEDDED_INSTRUCT.SEED,
+    )
+    gains = CANON.CONST.GAIN_GRID_DEFAULT
+    plan = plan_gain_grid(
+        ids.shape,
+        mu=m.mu,
+        sigma=m.sigma,
+        eps=CANON.CONST.EPS,
+        gains=gains,
+        spike_def_ids=SPIKE_DEF_IDS,
+        r_star=r_star,
+    )
+
+    def task(g: float) -> PassTask:
+        return PassTask(
+            key=(g,),
+            model=ModelRef(entry=entry, revision=loaded.info.revision),
+            device=CANON.ENUM.DEVICE.CPU,
+            dtype=CANON.ENUM.DTYPE.FP32,
+            torch_threads=threads,
+            batch_size=BENCH.BATCH_SIZE,
+            input_ids=ids,
+            intervention=default_intervention(g),
+            consumers=(plan.consumer,),
+        )
+
+    overheads, passes = [], []
+    with tempfile.TemporaryDirectory(dir="/tmp") as runs:
+        with session(CANON.ENUM.EXECUTOR.RAY, runs_dir=Path(runs)):
+            with open_executor(CANON.ENUM.EXECUTOR.RAY, runs_dir=Path(runs)) as ex:
+                ex.map([task(CANON.CONST.GAIN_BASELINE)])  # warm-up: the worker loads the model
+                for g in gains:
+                    started = time.perf_counter()
+                    [result] = ex.map([task(g)])
+                    overheads.append(time.perf_counter() - started - result.seconds)
+                    passes.append(result.seconds)
+    return (
+        f"ray_task_overhead_seconds {statistics.median(overheads):.4f} "
+        f"(pass {statistics.median(passes):.4f} s per task, {len(gains)} tasks, local cluster)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -189,6 +263,8 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3, help="bracketed grid runs")
     parser.add_argument("--naive-gains", type=int, default=2, help="gains timed for the naive ref")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray overhead line")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory children")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
@@ -236,7 +312,7 @@ def main() -> None:
         print(f"naive_reference_seconds_per_gain {naive_per_gain:.4f}")
         print(f"naive_reference_over_bare_forward_ratio {naive_per_gain / bare:.4f}")
 
-        for n_windows in (BENCH.N_WINDOWS, 2 * BENCH.N_WINDOWS):
+        for n_windows in () if args.no_rss else (BENCH.N_WINDOWS, 2 * BENCH.N_WINDOWS):
             for naive in (False, True):
                 r = run_child(cache_root, args.threads, n_windows, naive)
                 name = "naive" if naive else "grid"
@@ -246,6 +322,8 @@ def main() -> None:
                     f"rss before the grid {mib(r['before'])} MiB)"
                 )
 
+        if not args.no_ray:
+            print(ray_overhead(cache_root, args.threads, m, r_star), flush=True)
         print(f"gain_grid_over_bare_forward_ratio {statistics.median(ratios):.4f}")
 
 

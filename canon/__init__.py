@@ -318,6 +318,7 @@ class CANON:
         RAY_LOCAL_HOST = '127.0.0.1'
         RAY_TMP_LINK_PREFIX = '/tmp/crs-ray-'
         RAY_TMP_DIRNAME = 'ray'
+        RAY_CONNECT_TIMEOUT_S = 10
         N_WINDOWS_A_RASTERS = 128
         BOOTSTRAP_REPS = 500
         BOOTSTRAP_CI_PERCENTILES = (2.5, 97.5)

@@ -76,6 +76,7 @@ class Invocation:
 def settle(options: Options, phase_key: str) -> Invocation:
     """Load the config and resolve device/dtype (auto -> what this machine has)."""
     from critspec.models.device import dtype_name, resolve_device, resolve_dtype
+    from critspec.passes.executors import check_address
 
     spec = project_spec()
     phase = spec.phases.by_key(phase_key)
@@ -85,6 +86,7 @@ def settle(options: Options, phase_key: str) -> Invocation:
     if phase.per_model_role:
         config.require_roles((str(options.model_role),), f"{phase.id} --model-role")
     runtime = config.pipeline.runtime
+    check_address(options.executor or runtime.executor, options.ray_address)
     device = resolve_device(options.device or runtime.device)
     dtype = resolve_dtype(options.dtype or runtime.dtype, device)
     external = {}

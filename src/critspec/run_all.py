@@ -17,7 +17,8 @@ import pandas as pd
 from canon import CANON
 from critspec.config.resolve import load_config
 from critspec.orchestrate import Invocation, Options, execute, planned_run_id, settle
-from critspec.spec.load import project_spec
+from critspec.passes.executors import session
+from critspec.spec.load import Spec, project_spec
 from critspec.store.run_store import SealedRun
 from critspec.validate import contracts
 
@@ -40,7 +41,14 @@ def _run_or_reuse(inv: Invocation) -> tuple[Path, bool]:
 
 def run_all(options: Options) -> int:
     spec = project_spec()
-    configured = load_config(options.config).model_roles
+    config = load_config(options.config)
+    executor = options.executor or config.pipeline.runtime.executor
+    # One cluster for every phase that maps pass tasks (spec/06_MODELS_AND_HOOKS.md §7).
+    with session(executor, runs_dir=options.runs_dir, address=options.ray_address):
+        return _run_all(options, spec, config.model_roles)
+
+
+def _run_all(options: Options, spec: Spec, configured: tuple[str, ...]) -> int:
     analysis_runs: dict[str, Path] = {}
     phase6_runs: dict[str, dict[str, Path]] = {}
     for phase in spec.phases.phases:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,15 @@ class InProcessExecutor:
                 on_result(result)
             results.append(result)
         return merge_results(results)
+
+
+def ray_available() -> bool:
+    """Whether the Ray executor can be used here (the `distributed` extra is installed)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _import_ray() -> Any:
@@ -139,6 +149,22 @@ def ray_tmp_paths(runs_dir: Path) -> tuple[Path, Path]:
     return real.resolve(), Path(f"{CANON.CONST.RAY_TMP_LINK_PREFIX}{pid}")
 
 
+def _probe(address: str) -> None:
+    """One TCP connection to host:port of the address, or CheckFailed (exit 2)."""
+    hostport = address.split("://", 1)[-1]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # e.g. "auto": Ray finds the cluster itself
+    try:
+        with socket.create_connection((host, int(port)), CANON.CONST.RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise CheckFailed(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or type(e).__name__}); "
+            "check --ray-address and that the cluster runs"
+        ) from None
+
+
 @contextmanager
 def _ray_cluster(ray: Any, runs_dir: Path, address: str | None) -> Iterator[None]:
     env = {"env_vars": {"PYTHONPATH": _worker_pythonpath()}}
@@ -149,6 +175,7 @@ def _ray_cluster(ray: Any, runs_dir: Path, address: str | None) -> Iterator[None
         "configure_logging": False,
     }
     if address is not None:
+        _probe(address)
         try:
             ray.init(address=address, **common)
         except Exception as e:  # ConnectionError, TimeoutError, RuntimeError, ValueError
@@ -188,17 +215,22 @@ def _ray_cluster(ray: Any, runs_dir: Path, address: str | None) -> Iterator[None
         shutil.rmtree(real, ignore_errors=True)
 
 
+def check_address(name: str, address: str | None) -> None:
+    """--ray-address only with the Ray executor (a flag that cannot be honoured is refused)."""
+    if address is not None and name != EXECUTOR.RAY:
+        raise ConfigError(
+            f"--ray-address is for executor {EXECUTOR.RAY!r}, not {name!r}: pass "
+            f"--executor {EXECUTOR.RAY} or drop --ray-address"
+        )
+
+
 @contextmanager
 def open_executor(
     name: str, *, runs_dir: Path, address: str | None = None, device: str = ""
 ) -> Iterator[Executor]:
     """The named CANON.ENUM.EXECUTOR, ready to map; a Ray cluster is shut down on exit."""
+    check_address(name, address)
     if name == EXECUTOR.IN_PROCESS:
-        if address is not None:
-            raise ConfigError(
-                f"--ray-address is for executor {EXECUTOR.RAY!r}, not {name!r}: pass "
-                f"--executor {EXECUTOR.RAY} or drop --ray-address"
-            )
         yield InProcessExecutor()
         return
     if name != EXECUTOR.RAY:
@@ -209,3 +241,19 @@ def open_executor(
         return
     with _ray_cluster(ray, runs_dir, address):
         yield RayExecutor(ray, device == CANON.ENUM.DEVICE.CUDA)
+
+
+@contextmanager
+def session(name: str, *, runs_dir: Path, address: str | None = None) -> Iterator[None]:
+    """One Ray cluster for a block of phases (run-all): every open_executor inside reuses
+    it instead of starting its own; nothing to do for the in-process executor."""
+    check_address(name, address)
+    if name != EXECUTOR.RAY:
+        yield
+        return
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield
+        return
+    with _ray_cluster(ray, runs_dir, address):
+        yield
