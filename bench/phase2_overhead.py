@@ -215,6 +215,7 @@ def ray_overhead(cache_root: Path, threads: int, m: Moments, r_star: dict) -> st
         N_HEADS=BENCH.N_HEADS,
         MAX_POSITIONS=BENCH.SEQ_LEN_TOKENS,
         SEED=CANON.MODEL.EMBEDDED_INSTRUCT.SEED,
+        MATERIALIZER=CANON.MODEL.EMBEDDED_INSTRUCT.MATERIALIZER,
     )
     gains = CANON.CONST.GAIN_GRID_DEFAULT
     plan = plan_gain_grid(

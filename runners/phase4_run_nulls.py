@@ -25,13 +25,14 @@ from critspec.events.null import (
 )
 from critspec.events.rasters import raster_conditions
 from critspec.orchestrate import PhaseContext
+from critspec.passes.intervention import COND_KEY_COLUMNS
 from critspec.store.writers import read_npz, read_parquet
 from runners.common import check_model_is_calibrated, load_role_model, rasters_at_every_gain
 from runners.phase3_extract_rasters import rate_rows
 
 EVENT = CANON.ENUM.LOG_EVENT
 NULL = CANON.ENUM.NULL_ID
-COND_KEYS = ["spike_def_id", "target_rate", "g"]
+COND_KEYS = list(COND_KEY_COLUMNS)
 
 
 def run(ctx: PhaseContext) -> None:
@@ -54,7 +55,7 @@ def run(ctx: PhaseContext) -> None:
             f"Phase 3 run {rasters_run.run_id}: raster_conditions and raster_rates disagree "
             "on the conditions; re-run Phase 3"
         )
-    cond_keys = [(c.spike_def_id, c.target_rate, c.g) for c in conditions]
+    cond_keys = [c.condition.key() for c in conditions]
 
     null_A: list[np.ndarray] = []
     null_rates: list[pd.DataFrame] = []

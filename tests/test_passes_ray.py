@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
+import torch
 
 from canon import CANON
 from critspec.cli import main
+from critspec.config.resolve import load_config
 from critspec.errors import CheckFailed
-from critspec.passes.executors import ray_available, ray_tmp_paths, session
+from critspec.models.device import resolve_dtype
+from critspec.models.from_config import load_entry
+from critspec.passes.executors import open_executor, ray_available, ray_tmp_paths, session
+from critspec.passes.intervention import default_intervention
+from critspec.passes.task import ModelRef, PassTask
 from tests.test_run_all import reduced_config
 
 ROLES = (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE)
@@ -117,3 +127,44 @@ def test_ray_flags_refused_where_no_pass_runs(tmp_path: Path, capsys) -> None:
         CANON.CLI.EXIT.CONTRACT
     )
     assert "--ray-address is for executor" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class _KillsItsWorker:
+    """A consumer whose start ends the worker process, as an out-of-memory kill would."""
+
+    kind: ClassVar[str] = "kills_its_worker"
+    needs_u: ClassVar[bool] = False
+    needs_logits: ClassVar[bool] = True
+
+    def start(self, shape, device):  # noqa: ANN001, ANN201
+        os._exit(3)
+
+
+@needs_ray
+def test_dead_worker_is_one_line_exit_2(tmp_path: Path) -> None:
+    config = load_config(Path(reduced_config(tmp_path)))
+    entry = config.model_entry(ROLES[0])
+    device = torch.device(CANON.ENUM.DEVICE.CPU)
+    loaded = load_entry(entry, device, resolve_dtype(CANON.ENUM.DTYPE.FP32, device))
+    task = PassTask(
+        key=(CANON.CONST.GAIN_BASELINE,),
+        model=ModelRef(entry=entry, revision=loaded.info.revision),
+        device=CANON.ENUM.DEVICE.CPU,
+        dtype=CANON.ENUM.DTYPE.FP32,
+        torch_threads=1,
+        batch_size=2,
+        input_ids=np.zeros((2, 4), dtype=np.int64),
+        intervention=default_intervention(CANON.CONST.GAIN_BASELINE),
+        consumers=(_KillsItsWorker(),),
+    )
+    store = tmp_path / "store"
+    with (
+        session(RAY, runs_dir=store),
+        open_executor(RAY, runs_dir=store) as executor,
+        pytest.raises(CheckFailed, match="died or the cluster was lost") as exc,
+    ):
+        executor.map([task])
+    assert "\n" not in str(exc.value) and exc.value.exit_code == CANON.CLI.EXIT.CONTRACT
+    real, link = ray_tmp_paths(store)
+    assert not real.exists() and not link.is_symlink()

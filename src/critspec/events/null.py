@@ -30,6 +30,7 @@ import numpy as np
 
 from canon import CANON
 from critspec.errors import CheckFailed, ConfigError
+from critspec.passes.intervention import condition
 from critspec.seeding import derive_seed
 
 CondKey = tuple[str, float, float]
@@ -97,10 +98,11 @@ def _check_raster_inputs(A: np.ndarray, cond_keys: Sequence[CondKey], seq_id: np
         )
 
 
-def _cond_key(key: CondKey) -> CondKey:
-    # Normalized so that 1 and 1.0, or np.float64(0.9) and 0.9, give the same seed.
+def _cond_key(key: CondKey) -> tuple:
+    # The condition's seed keys (critspec.passes.intervention, the one place they are
+    # derived), normalized so that 1 and 1.0, or np.float64(0.9) and 0.9, seed alike.
     sd, r, g = key
-    return (str(sd), float(r), float(g))
+    return condition(sd, r, g).seed_keys()
 
 
 def raster_row_seeds(
