@@ -40,6 +40,7 @@ bench: setup
 	$(PY) bench/phase2_overhead.py
 	$(PY) bench/phase3_phase5.py
 	$(PY) bench/phase5_analysis.py
+	$(PY) bench/phase6.py
 
 lint: setup
 	$(VENV)/bin/ruff check src runners tests acceptance bench

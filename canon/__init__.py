@@ -43,6 +43,9 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'phase3-extract-rasters'
             PHASE4_RUN_NULLS = 'phase4-run-nulls'
             PHASE5_ANALYZE = 'phase5-analyze'
+            PHASE6_GENERALIZE_B = 'phase6-generalize-b'
+            PHASE6_MC_EVAL = 'phase6-mc-eval'
+            PHASE6_ABLATIONS = 'phase6-ablations'
             PHASE7_REPLICATION = 'phase7-replication'
             PHASE8_RELEASE = 'phase8-release'
             VERIFY_RELEASE = 'verify-release'
@@ -66,6 +69,12 @@ class CANON:
             PHASE4_RUN_NULLS_BASE = 'critspec phase4-run-nulls --config configs/pipeline.yaml --model-role BASE'
             PHASE5_ANALYZE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role INSTRUCT'
             PHASE5_ANALYZE_BASE = 'critspec phase5-analyze --config configs/pipeline.yaml --model-role BASE'
+            PHASE6_GENERALIZE_B = 'critspec phase6-generalize-b --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE6_GENERALIZE_B_BASE = 'critspec phase6-generalize-b --config configs/pipeline.yaml --model-role BASE'
+            PHASE6_MC_EVAL = 'critspec phase6-mc-eval --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE6_MC_EVAL_BASE = 'critspec phase6-mc-eval --config configs/pipeline.yaml --model-role BASE'
+            PHASE6_ABLATIONS = 'critspec phase6-ablations --config configs/pipeline.yaml --model-role INSTRUCT'
+            PHASE6_ABLATIONS_BASE = 'critspec phase6-ablations --config configs/pipeline.yaml --model-role BASE'
             PHASE7_REPLICATION = 'critspec phase7-replication --config configs/pipeline.yaml'
             PHASE8_RELEASE = 'critspec phase8-release --config configs/pipeline.yaml'
             RUN_ALL = 'critspec run-all --config configs/pipeline.yaml'
@@ -186,6 +195,8 @@ class CANON:
             NULL_SORTED_ROWS = 'null_sorted_rows'
             COMPONENT_LIMIT = 'component_limit'
             FIT_NAN = 'fit_nan'
+            NLL_FINITE = 'nll_finite'
+            MC_ITEMS_VALID = 'mc_items_valid'
         class MODEL_SOURCE:
             EMBEDDED = 'embedded'
             HUB = 'hub'
@@ -198,6 +209,9 @@ class CANON:
             STDLIB_TOPICS = 'stdlib_topics'
             STDLIB_DOCSTRINGS = 'stdlib_docstrings'
             STDLIB_DOCSTRING_CLOZE = 'stdlib_docstring_cloze'
+            SYNTHETIC_CLOZE = 'synthetic_cloze'
+            LOCAL_MC_FILE = 'local_mc_file'
+            HF_MC_DATASET = 'hf_mc_dataset'
         class SYNTHETIC_GENERATOR:
             A = 'synthetic_markov_a'
             B = 'synthetic_templates_b'
@@ -229,8 +243,27 @@ class CANON:
         class SLICE_NAME:
             CALIBRATION = 'phase1_calibration'
             RASTERS = 'phase3_rasters'
+            B_EVAL = 'phase6_b_eval'
         class MC_TASK:
             CLOZE_FROM_DOCSTRINGS = 'cloze_from_docstrings'
+            TEMPLATE_SLOT_FROM_B = 'template_slot_from_b'
+        class ARC_FIELD:
+            QUESTION = 'question'
+            CHOICES = 'choices'
+            LABEL = 'label'
+            TEXT = 'text'
+            ANSWER_KEY = 'answerKey'
+        class MC_REGIME:
+            LABEL = 'label'
+            TEXT = 'text'
+        class MC_PROMPT_TEMPLATE_ID:
+            ARC_LABEL = 'arc_label_v1'
+        class ABLATION_ID:
+            MLP_ALL = 'mlp_all'
+            ATTN_ALL = 'attn_all'
+            MLP_EARLY = 'mlp_early_third'
+            MLP_MIDDLE = 'mlp_middle_third'
+            MLP_LATE = 'mlp_late_third'
         class PROFILE:
             EMBEDDED_DEFAULT = 'embedded_default'
             PAPER_SCALE = 'paper_scale'
@@ -402,6 +435,13 @@ class CANON:
             RASTER_WINDOWS_MIN = 2
             BOOTSTRAP_REPS_MIN = 40
         CLOZE_QUESTION_TEMPLATE = 'Which word comes next in this text from the Python documentation? {context} ...'
+        N_WINDOWS_B_EVAL = 96
+        SYNTHETIC_CLOZE_QUESTION_TEMPLATE = 'Which word comes next in this sentence? {context} ...'
+        MC_LABEL_PROMPT = 'Question: {question}\nChoices:\n{choices}\nAnswer:'
+        MC_LABEL_CHOICE_LINE = '{label}) {text}'
+        MC_TEXT_PROMPT = 'Question: {question}\nAnswer:'
+        MC_TARGET_DELIMITER = ' '
+        MC_LOGLIK_MATCH_TOL_ABS = 1e-05
     class PROFILE:
         class EMBEDDED_DEFAULT:
             SEQ_LEN_TOKENS = 64
@@ -412,6 +452,8 @@ class CANON:
             PHASE0_CHECK_WINDOWS = 2
             N_WINDOWS_A_RASTERS = 16
             BOOTSTRAP_REPS = 200
+            N_WINDOWS_B_EVAL = 16
+            N_MC_QUESTIONS = 32
             TAIL_FIT_MIN_TAIL_SAMPLES = 50
         class PAPER_SCALE:
             BATCH_SIZE = 8
@@ -425,6 +467,7 @@ class CANON:
             THREADS = 2
             PHASE0_CHECK_WINDOWS = 2
             N_WINDOWS_A_RASTERS = 16
+            N_WINDOWS_B_EVAL = 16
         class BENCH:
             N_LAYERS = 8
             HIDDEN = 256
@@ -493,11 +536,10 @@ class CANON:
             SPLIT = 'validation'
             TEXT_FIELD = 'text'
         class PAPER_MC:
-            SOURCE = 'hf_dataset'
+            SOURCE = 'hf_mc_dataset'
             HF_ID = 'allenai/ai2_arc'
             HF_CONFIG = 'ARC-Challenge'
             SPLIT = 'test'
-            TEXT_FIELD = 'question'
         class SMOLLM2_A:
             SOURCE = 'stdlib_topics'
         class SMOLLM2_B:
@@ -508,6 +550,12 @@ class CANON:
             N_QUESTIONS = 64
             N_CHOICES = 4
             CONTEXT_WORDS = 24
+        class EMBEDDED_MC:
+            SOURCE = 'synthetic_cloze'
+            GENERATOR = 'synthetic_templates_b'
+            N_QUESTIONS = 32
+            N_CHOICES = 4
+            SEED = 33
     class OUTPUT:
         RUN_RECORD = 'run_record.json'
         CONFIG_RESOLVED = 'config_resolved.yaml'
@@ -533,6 +581,13 @@ class CANON:
             NULL_CONDITIONS = 'null_conditions.parquet'
             NULL_RATES = 'null_rates.parquet'
             AVALANCHES = 'avalanches.parquet'
+            B_SLICE = 'b_eval_slice.npz'
+            B_WINDOWS = 'b_windows.parquet'
+            B_RATES = 'b_rates.parquet'
+            MC_ITEMS = 'mc_items.parquet'
+            MC_SCORES = 'mc_option_scores.parquet'
+            ABLATION_TAU = 'ablation_tau.parquet'
+            ABLATION_WINDOWS = 'ablation_windows.parquet'
         class TABLE:
             SUMMARY = 'summary.parquet'
             SUMMARY_CSV = 'summary.csv'
@@ -542,6 +597,12 @@ class CANON:
             CRACKLING_CSV = 'crackling.csv'
             TAIL_FITS = 'tail_fits.parquet'
             TAIL_FITS_CSV = 'tail_fits.csv'
+            GENERALIZATION = 'generalization.parquet'
+            GENERALIZATION_CSV = 'generalization.csv'
+            MC_SUMMARY = 'mc_summary.parquet'
+            MC_SUMMARY_CSV = 'mc_summary.csv'
+            ABLATION_SUMMARY = 'ablation_summary.parquet'
+            ABLATION_SUMMARY_CSV = 'ablation_summary.csv'
             REPLICATION = 'replication.parquet'
             REPLICATION_CSV = 'replication.csv'
             REPLICATION_BY_ROLE = 'replication_by_role.parquet'
@@ -581,6 +642,9 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'phase3_extract_rasters.jsonl'
             PHASE4_RUN_NULLS = 'phase4_run_nulls.jsonl'
             PHASE5_ANALYZE = 'phase5_analyze.jsonl'
+            PHASE6_GENERALIZE_B = 'phase6_generalize_b.jsonl'
+            PHASE6_MC_EVAL = 'phase6_mc_eval.jsonl'
+            PHASE6_ABLATIONS = 'phase6_ablations.jsonl'
             PHASE7_REPLICATION = 'phase7_replication.jsonl'
             PHASE8_RELEASE = 'phase8_release.jsonl'
         class STAGE_TAG:
@@ -591,5 +655,8 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'P3RAST'
             PHASE4_RUN_NULLS = 'P4NULL'
             PHASE5_ANALYZE = 'P5ANA'
+            PHASE6_GENERALIZE_B = 'P6GEN'
+            PHASE6_MC_EVAL = 'P6MC'
+            PHASE6_ABLATIONS = 'P6ABL'
             PHASE7_REPLICATION = 'P7REP'
             PHASE8_RELEASE = 'P8REL'

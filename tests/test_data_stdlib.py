@@ -26,6 +26,8 @@ from critspec.errors import ConfigError
 from critspec.models.gguf_package import GgufPackageDef, locate, verify_file
 from critspec.paths import project_root
 
+F = CANON.ENUM.ARC_FIELD
+
 SRC = CANON.ENUM.DATASET_SOURCE
 MODULES = tuple(CANON.DATASET.SMOLLM2_B.MODULES)
 MC = CANON.DATASET.SMOLLM2_MC
@@ -125,19 +127,19 @@ def test_cloze_questions_are_arc_format_and_true_continuations() -> None:
     prefix, suffix = CANON.CONST.CLOZE_QUESTION_TEMPLATE.split("{context}")
     labels = list(string.ascii_uppercase[: MC.N_CHOICES])
     for q in questions:
-        assert set(q) == {"id", "question", "choices", "answerKey", "task"}
+        assert set(q) == {"id", F.QUESTION, F.CHOICES, F.ANSWER_KEY, "task"}
         assert q["task"] == CANON.ENUM.MC_TASK.CLOZE_FROM_DOCSTRINGS
-        assert q["choices"]["label"] == labels and q["answerKey"] in labels
-        texts = q["choices"]["text"]
-        answer = texts[labels.index(q["answerKey"])]
+        assert q[F.CHOICES][F.LABEL] == labels and q[F.ANSWER_KEY] in labels
+        texts = q[F.CHOICES][F.TEXT]
+        answer = texts[labels.index(q[F.ANSWER_KEY])]
         assert len({t.lower() for t in texts}) == MC.N_CHOICES
         assert all(t.isalpha() and len(t) >= MIN_CLOZE_WORD_LEN for t in texts)
-        assert q["question"].startswith(prefix) and q["question"].endswith(suffix)
-        context = q["question"][len(prefix) : len(q["question"]) - len(suffix)]
+        assert q[F.QUESTION].startswith(prefix) and q[F.QUESTION].endswith(suffix)
+        context = q[F.QUESTION][len(prefix) : len(q[F.QUESTION]) - len(suffix)]
         assert len(WORD.findall(context)) == MC.CONTEXT_WORDS
         # The answer is what the docstring text says right after the context.
         assert any(f"{context} {answer}" in d or f"{context}{answer}" in d for d in collapsed)
-    assert len({q["answerKey"] for q in questions}) > 1
+    assert len({q[F.ANSWER_KEY] for q in questions}) > 1
     assert len({q["id"] for q in questions}) == len(questions)
 
 

@@ -20,6 +20,8 @@ from critspec.store.run_store import content_run_id
 CONFIG = str(project_root() / CANON.PATH.CONFIG_PIPELINE)
 GRID = CANON.CONST.GAIN_GRID_DEFAULT
 BASELINE_AT = GRID.index(CANON.CONST.GAIN_BASELINE)
+# A Phase 6 summary line: role, gstar, then five "delta [low, high]" cells of 3 words each.
+PHASE6_WORDS = 2 + 5 * 3
 
 
 def reduced_config(tmp_path: Path) -> str:
@@ -110,6 +112,19 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
             assert line[3] == f"{row.g:g}"
             assert line[4] == f"{base[CANON.ENUM.SELECTION_INPUT.B_TOT]:.3f}"
             assert line[7] == f"{getattr(row, CANON.ENUM.SELECTION_INPUT.B_TOT):.3f}"
+
+    # Phase 6: the paired gstar - baseline differences are the generalization table's.
+    gen_tag = {p.stage_tag for p in project_spec().phases.phases if "generalization" in p.produces}
+    phase6_lines = [w for w in lines if len(w) == PHASE6_WORDS]
+    for run_dir in (p for p in store.iterdir() if p.name.split("_")[1] in gen_tag):
+        role = json.loads((run_dir / CANON.OUTPUT.RUN_RECORD).read_text())["model_role"]
+        gen = pd.read_parquet(
+            run_dir / CANON.OUTPUT.SUBDIR.TABLES / CANON.OUTPUT.TABLE.GENERALIZATION
+        )
+        for g in sorted(set(gen.loc[gen["is_gstar"], "g"])):
+            row = gen[gen["g"] == g].iloc[0]
+            [line] = [w for w in phase6_lines if w[:2] == [role, f"{g:g}"]]
+            assert line[2] == f"{row['nll_mean_vs_baseline']:+.4f}"
 
     # The last line is the release report's path (spec/16_RELEASE.md), and the release verifies.
     last = first.strip().splitlines()[-1]

@@ -67,6 +67,7 @@ def load_all() -> dict[str, Check]:
         phase3,
         phase4,
         phase5,
+        phase6,
         phase7,
         phase8,
     )

@@ -1,6 +1,6 @@
 """`python -m critspec.findings`: the README's "What a real model shows" block, made
-from the sealed Phase 5 runs of a profile: the run-all summary table exactly as the
-pipeline prints it and two of the runs' figures, each with the command that produced it.
+from the sealed Phase 5 and Phase 6 runs of a profile: the run-all summary tables exactly
+as the pipeline prints them and two of the runs' figures, each with the command that produced it.
 No number in the block is typed by hand.
 
 By default the block is printed to stdout and nothing is written. `--write-readme`
@@ -25,7 +25,13 @@ from critspec.config.resolve import load_config
 from critspec.errors import ConfigError, DependencyError
 from critspec.orchestrate import Options, planned_run_id, settle
 from critspec.paths import project_root
-from critspec.run_all import SUMMARY_CONTRACT, summary_table
+from critspec.run_all import (
+    GENERALIZATION_CONTRACT,
+    MC_SUMMARY_CONTRACT,
+    SUMMARY_CONTRACT,
+    phase6_table,
+    summary_table,
+)
 from critspec.spec.load import project_spec
 from critspec.store.run_store import SealedRun
 
@@ -33,12 +39,17 @@ README = "README.md"
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 FIGURES = (CANON.OUTPUT.FIGURE.B_CURVES, CANON.OUTPUT.FIGURE.DELTA_B_NULLS)
 ANALYSIS_PHASE = next(p for p in project_spec().phases.phases if SUMMARY_CONTRACT in p.produces)
+PHASE6 = {
+    cid: next(p for p in project_spec().phases.phases if cid in p.produces)
+    for cid in (GENERALIZATION_CONTRACT, MC_SUMMARY_CONTRACT)
+}
 
 
 def analysis_runs(
-    config: Path, runs_dir: Path, overrides: tuple[str, ...] = ()
+    config: Path, runs_dir: Path, overrides: tuple[str, ...] = (), phase=ANALYSIS_PHASE
 ) -> dict[str, SealedRun]:
-    """The sealed Phase 5 run of every role the profile declares (exit 3 if one is missing).
+    """The sealed run of `phase` (default Phase 5) of every role the profile declares
+    (exit 3 if one is missing).
 
     The run made by this code is taken when there is one; otherwise the newest sealed run
     of the same resolved config (the README block names its code version), so that the
@@ -47,13 +58,13 @@ def analysis_runs(
     out = {}
     for role in load_config(config, overrides).model_roles:
         options = Options(config=config, runs_dir=runs_dir, model_role=role, overrides=overrides)
-        inv = settle(options, ANALYSIS_PHASE.key)
+        inv = settle(options, phase.key)
         planned = runs_dir / planned_run_id(inv)
         if planned.is_dir():
             out[role] = SealedRun.open(planned)
             continue
         want = config_sha256(inv.config_doc())
-        prefix = f"{CANON.PATH.RUN_DIR_PREFIX}{ANALYSIS_PHASE.stage_tag}_"
+        prefix = f"{CANON.PATH.RUN_DIR_PREFIX}{phase.stage_tag}_"
         same = [
             run
             for run in (SealedRun.open(d) for d in sorted(runs_dir.glob(prefix + "*")))
@@ -61,7 +72,7 @@ def analysis_runs(
         ]
         if not same:
             raise DependencyError(
-                f"no {ANALYSIS_PHASE.id} run of {config} in {runs_dir}: run "
+                f"no {phase.id} run of {config} in {runs_dir}: run "
                 f"`{CANON.CLI.CMD.RUN_ALL_SMOLLM2}` (or run-all with this config) first"
             )
         out[role] = max(same, key=lambda run: run.record["created_utc"])
@@ -74,10 +85,20 @@ def readme_profile() -> str:
 
 
 def block(
-    config: Path, runs: dict[str, SealedRun], figures: list[str], overrides: tuple[str, ...] = ()
+    config: Path,
+    runs: dict[str, SealedRun],
+    figures: list[str],
+    overrides: tuple[str, ...] = (),
+    phase6: dict[str, dict[str, SealedRun]] | None = None,
 ) -> str:
-    """The findings block for `config`'s runs, labelled with that config's own commands."""
+    """The findings block for `config`'s runs, labelled with that config's own commands
+    (with run-all's Phase 6 table when the profile's Phase 6 runs are given)."""
     table = summary_table({role: run.run_dir for role, run in runs.items()})
+    if phase6:
+        by_role = {
+            role: {cid: runs_of[role].run_dir for cid, runs_of in phase6.items()} for role in runs
+        }
+        table += "\n\n" + phase6_table(by_role)
     profile = load_config(config, overrides).pipeline.profile
     make = " (the `make run-real` pipeline)" if profile == readme_profile() else ""
     flags = f" --config {config.as_posix()}" + "".join(f" --set {o}" for o in overrides)
@@ -153,15 +174,24 @@ def write(config: Path, runs_dir: Path, root: Path, overrides: tuple[str, ...] =
         shutil.copyfile(source, target)
     readme = root / README
     rel = [target.relative_to(root).as_posix() for _, target in targets]
-    readme.write_text(replace_block(text, block(config, runs, rel, overrides)), encoding="utf-8")
+    phase6 = phase6_runs(config, runs_dir, overrides)
+    new = block(config, runs, rel, overrides, phase6)
+    readme.write_text(replace_block(text, new), encoding="utf-8")
     return [readme, *(target for _, target in targets)]
+
+
+def phase6_runs(
+    config: Path, runs_dir: Path, overrides: tuple[str, ...] = ()
+) -> dict[str, dict[str, SealedRun]]:
+    """The sealed Phase 6 runs (Dataset B, multiple choice) of every role, by contract."""
+    return {cid: analysis_runs(config, runs_dir, overrides, phase) for cid, phase in PHASE6.items()}
 
 
 def show(config: Path, runs_dir: Path, root: Path, overrides: tuple[str, ...] = ()) -> str:
     """The block as --write-readme would write it (figure paths as they would be)."""
     runs = analysis_runs(config, runs_dir, overrides)
     rel = [t.relative_to(root).as_posix() for _, t in figure_targets(config, runs, root)]
-    return block(config, runs, rel, overrides)
+    return block(config, runs, rel, overrides, phase6_runs(config, runs_dir, overrides))
 
 
 def main(argv: list[str] | None = None) -> int:

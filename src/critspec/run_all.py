@@ -42,6 +42,9 @@ SUMMARY_CONTRACT = "summary"
 IDENT_CONTRACT = "identifiability"
 CRACKLING_CONTRACT = "crackling"
 REPORT_CONTRACT = "release_report"
+GENERALIZATION_CONTRACT = "generalization"
+MC_SUMMARY_CONTRACT = "mc_summary"
+VS_BASELINE = "vs_baseline"
 B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
 
 
@@ -173,6 +176,7 @@ def run_all(options: Options) -> int:
 
 def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun]) -> int:
     analysis_runs: dict[str, Path] = {}
+    phase6_runs: dict[str, dict[str, Path]] = {}
     report: Path | None = None
     for step in plan:
         if step.inv is None:
@@ -181,8 +185,12 @@ def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun])
         run, reused = _run_or_reuse(step.inv, chosen)
         chosen[step.node] = run
         print(f"{'reused' if reused else 'sealed'} {step.label}: {run.run_dir}", flush=True)
+        role = str(step.node[1])
         if SUMMARY_CONTRACT in step.inv.phase.produces:
-            analysis_runs[str(step.node[1])] = run.run_dir
+            analysis_runs[role] = run.run_dir
+        for cid in (GENERALIZATION_CONTRACT, MC_SUMMARY_CONTRACT):
+            if cid in step.inv.phase.produces:
+                phase6_runs.setdefault(role, {})[cid] = run.run_dir
         if REPORT_CONTRACT in step.inv.phase.produces:
             report = contracts.path_in(run.run_dir, REPORT_CONTRACT).resolve()
     for run_dir in analysis_runs.values():  # the summary reads only runs that are intact
@@ -190,6 +198,9 @@ def _run_plan(plan: list[Step], options: Options, chosen: dict[Node, SealedRun])
     if analysis_runs:
         print()
         print(summary_table(analysis_runs))
+    if phase6_runs:
+        print()
+        print(phase6_table(phase6_runs))
     print(f"\nruns directory: {options.runs_dir.resolve()}")
     if report is not None:  # the last line: where the release report is (spec/16_RELEASE.md)
         print(f"report: {report}")
@@ -309,6 +320,49 @@ def summary_table(analysis_runs: dict[str, Path]) -> str:
     rows = [head]
     for role, run_dir in analysis_runs.items():
         rows.extend(summary_rows(run_dir, role))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _delta(row: pd.Series, name: str) -> str:
+    col = f"{name}_{VS_BASELINE}"
+    return f"{row[col]:+.4f} [{row[col + '_ci_low']:+.4f}, {row[col + '_ci_high']:+.4f}]"
+
+
+def phase6_rows(runs: dict[str, Path], role: str) -> list[tuple[str, ...]]:
+    """Per distinct gstar of one role: the paired differences gstar - baseline of mean NLL
+    on Dataset B and of multiple-choice accuracy in both regimes
+    (spec/14_GENERALIZATION_MC_ABLATIONS.md)."""
+    gen = _table(runs[GENERALIZATION_CONTRACT], GENERALIZATION_CONTRACT)
+    mc = _table(runs[MC_SUMMARY_CONTRACT], MC_SUMMARY_CONTRACT)
+    rows = []
+    for g in sorted(set(gen.loc[gen["is_gstar"], "g"])):
+        nll = gen[gen["g"] == g].iloc[0]  # NLL depends on g only
+        cells = [role, f"{g:g}", _delta(nll, "nll_mean")]
+        for regime in (CANON.ENUM.MC_REGIME.LABEL, CANON.ENUM.MC_REGIME.TEXT):
+            row = mc[(mc["mc_regime"] == regime) & (mc["g"] == g)].iloc[0]
+            cells += [_delta(row, "acc"), _delta(row, "acc_norm")]
+        rows.append(tuple(cells))
+    return rows
+
+
+def phase6_table(runs: dict[str, dict[str, Path]]) -> str:
+    label, text = CANON.ENUM.MC_REGIME.LABEL, CANON.ENUM.MC_REGIME.TEXT
+    head = (
+        "model_role",
+        "gstar",
+        "d mean NLL (B) [CI]",
+        f"d acc {label} [CI]",
+        f"d acc_norm {label} [CI]",
+        f"d acc {text} [CI]",
+        f"d acc_norm {text} [CI]",
+    )
+    rows = [head]
+    for role, mine in runs.items():
+        if GENERALIZATION_CONTRACT in mine and MC_SUMMARY_CONTRACT in mine:
+            rows.extend(phase6_rows(mine, role))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

@@ -313,6 +313,53 @@ class Analysis(_Strict):
         return self
 
 
+McRegime = Literal[CANON.ENUM.MC_REGIME.LABEL, CANON.ENUM.MC_REGIME.TEXT]
+AblationId = Literal[
+    CANON.ENUM.ABLATION_ID.MLP_ALL,
+    CANON.ENUM.ABLATION_ID.ATTN_ALL,
+    CANON.ENUM.ABLATION_ID.MLP_EARLY,
+    CANON.ENUM.ABLATION_ID.MLP_MIDDLE,
+    CANON.ENUM.ABLATION_ID.MLP_LATE,
+]
+
+
+class Generalization(_Strict):
+    """Phase 6 on Dataset B (spec/14_GENERALIZATION_MC_ABLATIONS.md §2)."""
+
+    dataset_role: DatasetRole
+    n_windows: int = Field(ge=1)
+
+
+class MultipleChoice(_Strict):
+    """Phase 6 multiple choice (spec/14_GENERALIZATION_MC_ABLATIONS.md §3)."""
+
+    dataset_role: DatasetRole
+    prompt_template_id: Literal[CANON.ENUM.MC_PROMPT_TEMPLATE_ID.ARC_LABEL]
+    regimes: tuple[McRegime, ...] = Field(min_length=1)
+    chat_template: bool
+
+    @model_validator(mode="after")
+    def _both(self) -> MultipleChoice:
+        _every(self.regimes, CANON.ENUM.MC_REGIME, "multiple_choice.regimes")
+        return self
+
+
+class Ablations(_Strict):
+    """Phase 6 ablations at gstar (spec/14_GENERALIZATION_MC_ABLATIONS.md §4)."""
+
+    ablation_ids: tuple[AblationId, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _reference_first(self) -> Ablations:
+        _distinct(self.ablation_ids, "ablations.ablation_ids")
+        if self.ablation_ids[0] != CANON.ENUM.ABLATION_ID.MLP_ALL:
+            raise ValueError(
+                "ablations.ablation_ids must start with the MLP-global gain, the reference "
+                "every other ablation is paired with"
+            )
+        return self
+
+
 class PipelineFile(_Strict):
     profile: Profile
     models_file: Path
@@ -325,6 +372,11 @@ class PipelineFile(_Strict):
     rasters: Rasters
     nulls: Nulls
     analysis: Analysis
+    # Phase 6: optional so that a profile may stop at Phase 5; its commands refuse
+    # (exit 2) when their section is absent.
+    generalization: Generalization | None = None
+    multiple_choice: MultipleChoice | None = None
+    ablations: Ablations | None = None
 
     @model_validator(mode="after")
     def _held_out_from_the_same_cut(self) -> PipelineFile:

@@ -16,6 +16,7 @@ from critspec.data.windows import (
     slice_sha256,
     tokenize_concat,
 )
+from critspec.errors import ConfigError
 
 
 def calibration_slice(config: ResolvedConfig, tokenizer: Any) -> tuple[TokenSlice, dict[str, Any]]:
@@ -69,3 +70,20 @@ def slice_record(
         "tokenizer_sha256": tok_hash,
         **provenance,
     }
+
+
+def b_eval_slice(config: ResolvedConfig, tokenizer: Any) -> tuple[TokenSlice, dict[str, Any]]:
+    """Phase 6's Dataset B slice: generalization.n_windows windows of the calibration's T,
+    seeded from (dataset role, CANON.ENUM.SLICE_NAME.B_EVAL)
+    (spec/14_GENERALIZATION_MC_ABLATIONS.md §2)."""
+    cal, gen = config.pipeline.calibration, config.pipeline.generalization
+    if gen is None:
+        raise ConfigError("the config has no `generalization` section; Phase 6 needs it")
+    entry = config.dataset_entry(gen.dataset_role)
+    texts = load_texts(entry)
+    provenance = content_provenance(entry, texts)
+    tokens = tokenize_concat(texts, tokenizer)
+    name = CANON.ENUM.SLICE_NAME.B_EVAL
+    token_slice = sample_windows(tokens, cal.seq_len_tokens, gen.n_windows, gen.dataset_role, name)
+    record = slice_record(token_slice, gen.dataset_role, name, entry.SOURCE, tokenizer, provenance)
+    return token_slice, record

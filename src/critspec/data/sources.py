@@ -23,10 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from canon import CANON
 from critspec.config.limits import at_most
-from critspec.data import stdlib
+from critspec.data import mc, stdlib
 from critspec.data.synthetic import generate_corpus
 from critspec.errors import ConfigError
 from critspec.store.writers import parse_json, read_text
+
+F = CANON.ENUM.ARC_FIELD
 
 DatasetSource = Literal[
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC,
@@ -35,6 +37,9 @@ DatasetSource = Literal[
     CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS,
     CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS,
     CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE,
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC_CLOZE,
+    CANON.ENUM.DATASET_SOURCE.LOCAL_MC_FILE,
+    CANON.ENUM.DATASET_SOURCE.HF_MC_DATASET,
 ]
 STDLIB_SOURCES = (
     CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS,
@@ -55,6 +60,9 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
         "N_CHOICES",
         "CONTEXT_WORDS",
     ),
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC_CLOZE: ("GENERATOR", "N_QUESTIONS", "N_CHOICES", "SEED"),
+    CANON.ENUM.DATASET_SOURCE.LOCAL_MC_FILE: ("PATH",),
+    CANON.ENUM.DATASET_SOURCE.HF_MC_DATASET: ("HF_ID", "SPLIT"),
 }
 _OPTIONAL: dict[str, tuple[str, ...]] = {
     CANON.ENUM.DATASET_SOURCE.SYNTHETIC: (),
@@ -63,7 +71,17 @@ _OPTIONAL: dict[str, tuple[str, ...]] = {
     CANON.ENUM.DATASET_SOURCE.STDLIB_TOPICS: ("N_DOCS",),
     CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS: ("N_DOCS",),
     CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE: (),
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC_CLOZE: (),
+    CANON.ENUM.DATASET_SOURCE.LOCAL_MC_FILE: ("N_QUESTIONS",),
+    CANON.ENUM.DATASET_SOURCE.HF_MC_DATASET: ("HF_CONFIG", "N_QUESTIONS", "ALLOW_HUB"),
 }
+# Sources of ARC-format multiple-choice questions (load_mc_questions).
+MC_SOURCES = (
+    CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE,
+    CANON.ENUM.DATASET_SOURCE.SYNTHETIC_CLOZE,
+    CANON.ENUM.DATASET_SOURCE.LOCAL_MC_FILE,
+    CANON.ENUM.DATASET_SOURCE.HF_MC_DATASET,
+)
 
 TXT_SUFFIX, JSONL_SUFFIX, PARQUET_SUFFIX = ".txt", ".jsonl", ".parquet"
 _BLANK_LINES = re.compile(r"\n[ \t]*\n")
@@ -119,24 +137,42 @@ def load_texts(entry: DatasetEntry) -> list[str]:
         docs = stdlib.topic_documents()
     elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRINGS:
         docs = stdlib.docstring_documents(tuple(entry.MODULES or ()))
+    elif entry.SOURCE in MC_SOURCES:
+        docs = [q[F.QUESTION] for q in load_mc_questions(entry)]
     else:
-        docs = [q["question"] for q in load_mc_questions(entry)]
+        raise ConfigError(f"dataset source {entry.SOURCE} has no loader")
     return list(itertools.islice((d for d in docs if d.strip()), entry.N_DOCS))
 
 
 def load_mc_questions(entry: DatasetEntry) -> list[dict[str, Any]]:
-    """ARC-format questions of a cloze entry (question, choices {label, text}, answerKey)."""
-    if entry.SOURCE != CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE:
-        raise ConfigError(
-            f"dataset source {entry.SOURCE} has no built-in questions; use "
-            f"{CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE}"
+    """ARC-format questions (question, choices {label, text}, answerKey) of a multiple-choice
+    entry (spec/14_GENERALIZATION_MC_ABLATIONS.md "Multiple-choice data"), in source order,
+    at most N_QUESTIONS of a file or hub split."""
+    if entry.SOURCE == CANON.ENUM.DATASET_SOURCE.STDLIB_DOCSTRING_CLOZE:
+        return stdlib.cloze_questions(
+            tuple(entry.MODULES or ()),
+            int(entry.N_QUESTIONS or 0),
+            int(entry.N_CHOICES or 0),
+            int(entry.CONTEXT_WORDS or 0),
         )
-    return stdlib.cloze_questions(
-        tuple(entry.MODULES or ()),
-        int(entry.N_QUESTIONS or 0),
-        int(entry.N_CHOICES or 0),
-        int(entry.CONTEXT_WORDS or 0),
-    )
+    if entry.SOURCE == CANON.ENUM.DATASET_SOURCE.SYNTHETIC_CLOZE:
+        if entry.GENERATOR != CANON.ENUM.SYNTHETIC_GENERATOR.B:
+            raise ConfigError(
+                f"{entry.SOURCE} builds its questions from generator "
+                f"{CANON.ENUM.SYNTHETIC_GENERATOR.B}; got GENERATOR {entry.GENERATOR!r}"
+            )
+        return mc.synthetic_cloze_questions(
+            int(entry.N_QUESTIONS or 0), int(entry.N_CHOICES or 0), int(entry.SEED or 0)
+        )
+    if entry.SOURCE == CANON.ENUM.DATASET_SOURCE.LOCAL_MC_FILE:
+        questions = mc.local_mc_file(Path(str(entry.PATH)))
+    elif entry.SOURCE == CANON.ENUM.DATASET_SOURCE.HF_MC_DATASET:
+        questions = mc.hf_rows_to_questions(_hf_rows(entry), f"dataset {entry.HF_ID}")
+    else:
+        raise ConfigError(
+            f"dataset source {entry.SOURCE} has no questions; use one of {list(MC_SOURCES)}"
+        )
+    return questions[: entry.N_QUESTIONS]
 
 
 def content_provenance(entry: DatasetEntry, docs: list[str]) -> dict[str, str]:
@@ -241,6 +277,25 @@ def _offline_config(module: Any, enabled: bool) -> Iterator[None]:
 
 def _hf_dataset(entry: DatasetEntry) -> Iterator[str]:
     where = f"dataset {entry.HF_ID} ({entry.HF_CONFIG}, split {entry.SPLIT})"
+    ds = _hf_load(entry, where)
+    if entry.TEXT_FIELD not in ds.column_names:
+        raise ConfigError(
+            f"{where}: no column {entry.TEXT_FIELD!r} (columns: {ds.column_names}); fix TEXT_FIELD"
+        )
+    # Row by row so that an N_DOCS cap stops early on large splits (e.g. c4).
+    for i, row in enumerate(ds.select_columns([entry.TEXT_FIELD])):
+        yield _as_text(row[entry.TEXT_FIELD], f"{where} row {i}")
+
+
+def _hf_rows(entry: DatasetEntry) -> list[dict[str, Any]]:
+    """The rows of an ARC-format hub split (at most N_QUESTIONS), from the local cache."""
+    where = f"dataset {entry.HF_ID} ({entry.HF_CONFIG}, split {entry.SPLIT})"
+    ds = _hf_load(entry, where)
+    n = len(ds) if entry.N_QUESTIONS is None else min(len(ds), entry.N_QUESTIONS)
+    return [dict(ds[i]) for i in range(n)]
+
+
+def _hf_load(entry: DatasetEntry, where: str) -> Any:
     offline = not entry.ALLOW_HUB
     with _offline_env(offline):
         try:
@@ -258,10 +313,4 @@ def _hf_dataset(entry: DatasetEntry) -> Iterator[str]:
                 raise ConfigError(
                     f"{where} could not be loaded ({type(e).__name__}: {e}){hint}"
                 ) from e
-    if entry.TEXT_FIELD not in ds.column_names:
-        raise ConfigError(
-            f"{where}: no column {entry.TEXT_FIELD!r} (columns: {ds.column_names}); fix TEXT_FIELD"
-        )
-    # Row by row so that an N_DOCS cap stops early on large splits (e.g. c4).
-    for i, row in enumerate(ds.select_columns([entry.TEXT_FIELD])):
-        yield _as_text(row[entry.TEXT_FIELD], f"{where} row {i}")
+    return ds

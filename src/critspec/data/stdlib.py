@@ -37,6 +37,8 @@ from canon import CANON
 from critspec.errors import ConfigError
 from critspec.seeding import rng_for
 
+F = CANON.ENUM.ARC_FIELD
+
 # A cloze word: letters only (identifiers with digits or underscores, numbers and
 # punctuation make poor questions), at least this long so that the choice is not
 # between "a" and "of".
@@ -137,7 +139,7 @@ def cloze_questions(
     for q, pick in enumerate(picks.tolist()):
         d, i = candidates[pick]
         answer = spans[d][i][0]
-        rng = rng_for(role, task, "question", q)
+        rng = rng_for(role, task, F.QUESTION, q)
         distractors: list[str] = []
         seen = {answer.lower()}
         for j in rng.permutation(len(vocabulary)).tolist():
@@ -156,9 +158,9 @@ def cloze_questions(
         questions.append(
             {
                 "id": f"{task}_{q:04d}",
-                "question": CANON.CONST.CLOZE_QUESTION_TEMPLATE.format(context=context),
-                "choices": {"label": labels, "text": options},
-                "answerKey": labels[slot],
+                F.QUESTION: CANON.CONST.CLOZE_QUESTION_TEMPLATE.format(context=context),
+                F.CHOICES: {F.LABEL: labels, F.TEXT: options},
+                F.ANSWER_KEY: labels[slot],
                 "task": task,
             }
         )

@@ -224,9 +224,14 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _template_document(rng: np.random.Generator, n_words: int) -> list[str]:
+TEMPLATES = _TEMPLATES
+
+
+@cache
+def template_slots() -> dict[str, tuple[str, ...]]:
+    """Generator B's slot pools: a template position naming a pool is filled uniformly from it."""
     lex = lexicon()
-    slots: dict[str, tuple[str, ...]] = {
+    return {
         "NAME": NAMES,
         "NUMBER": NUMBERS,
         "TIME": TIMES,
@@ -235,6 +240,10 @@ def _template_document(rng: np.random.Generator, n_words: int) -> list[str]:
         "VERB": tuple(itertools.chain(*lex.verbs)),
         "ADJ": tuple(itertools.chain(*lex.adjectives)),
     }
+
+
+def _template_document(rng: np.random.Generator, n_words: int) -> list[str]:
+    slots = template_slots()
     words: list[str] = []
     while len(words) < n_words:
         template = _TEMPLATES[int(rng.integers(len(_TEMPLATES)))]
