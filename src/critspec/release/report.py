@@ -215,29 +215,16 @@ def _figure(run: SealedRun, items: Sequence[Mapping[str, Any]], spec: Spec) -> F
     )
 
 
-def verdict_words(flags: Mapping[str, Any]) -> str:
-    """An identifiability row (spec/12_STATISTICS_AND_BOOTSTRAP.md) in plain words; the
-    numbers it refers to are the row's own columns."""
-    g = cell_text(float(flags["gstar"]))
-    if flags["identifiable"]:
-        return (
-            "yes: b_tot changes over the gain grid by more than its widest bootstrap CI, "
-            f"and gstar = {g} lies inside the grid"
-        )
-    reasons = []
-    if not flags["varies_beyond_ci"]:
-        reasons.append(
-            "b_tot changes over the gain grid by less than its widest bootstrap CI "
-            "(b_tot_range vs b_tot_ci_width_max), so the gains cannot be told apart"
-        )
-    if not flags["ci_width_within_max"]:
-        reasons.append("the widest bootstrap CI is wider than the allowed maximum")
-    if flags["gstar_at_edge"]:
-        reasons.append(f"gstar = {g} is at the edge of the grid, so the optimum may lie outside")
-    return "no: " + "; ".join(reasons)
-
-
-GSTAR_COLUMNS = ("spike_def_id", "target_rate", "gstar", "b_tot_range", "b_tot_ci_width_max")
+# The identifiability columns the report shows (spec/12_STATISTICS_AND_BOOTSTRAP.md §4);
+# the verdict in words is the row's own `why`, written by Phase 5 with its numbers.
+GSTAR_COLUMNS = (
+    "spike_def_id",
+    "target_rate",
+    "gstar",
+    "b_tot_gstar",
+    "b_tot_gstar_ci_low",
+    "b_tot_gstar_ci_high",
+)
 
 
 def _gstar_table(ordered: Sequence[SealedRun]) -> Table | None:
@@ -272,7 +259,7 @@ def _gstar_table(ordered: Sequence[SealedRun]) -> Table | None:
                         (
                             (None, run.record["model_role"] or ""),
                             *((c, cell_text(f[c])) for c in GSTAR_COLUMNS),
-                            (None, verdict_words(f)),
+                            ("why", cell_text(f["why"])),
                             (None, replicated),
                         ),
                     )
