@@ -340,12 +340,19 @@ def test_model_refusal_is_our_line_alone(tmp_path: Path, config: dict, fragment:
 # --- gstar consistency ----------------------------------------------------------------
 
 
+_FILLER = {"bool": False, "float64": 0.0, "int64": 0, "string": ""}
+
+
 def _ident_and_summary(tmp: Path, gstar_shift: int = 0) -> tuple[Path, Path, dict]:
     summary = figure_tables.summary_table()
     rows = figure_tables.gstar_rows(summary)
     consumed = {(r.spike_def_id, r.target_rate): r.gstar for r in rows.itertuples()}
     types = {c["name"]: c["type"] for c in contracts.view("summary", "columns")["columns"]}
-    columns = {n: summary[n].tolist() for n in types}
+    # Columns the figures' table leaves out (they draw no figure) hold a typed filler.
+    columns = {
+        n: summary[n].tolist() if n in summary else [_FILLER[t]] * len(summary)
+        for n, t in types.items()
+    }
     columns["m_mr_reason"] = [None] * len(summary)
     write_parquet(tmp / TABLE.SUMMARY, columns, types)
     grid = sorted(CANON.CONST.GAIN_GRID_DEFAULT)
@@ -358,7 +365,7 @@ def _ident_and_summary(tmp: Path, gstar_shift: int = 0) -> tuple[Path, Path, dic
         for name, typ in ident_types.items():
             ident[name].append(
                 {"spike_def_id": sd, "target_rate": rate, "gstar": reported}.get(
-                    name, False if typ == "bool" else 0.0
+                    name, _FILLER[typ]
                 )
             )
     write_parquet(tmp / TABLE.IDENTIFIABILITY, ident, ident_types)
