@@ -71,7 +71,10 @@ def summary_table(
                     d[f"delta_b_depth_{s}"] = 0.05 * k
                     _ci(d, f"delta_b_tot_{s}", 0.1 * (k + 1) + base)
                 _ci(d, "chi", 2.0 + 3 * base)
-                d["m_mr"] = 0.6 + base
+                _ci(d, "m_mr", 0.6 + base)
+                d["m_mr_method"] = CANON.CONST.MULTISTEP_METHOD
+                d["m_mr_fitfunc"] = CANON.CONST.MULTISTEP_FITFUNC
+                d["m_mr_kmax"] = 12
                 d["m_mr_reason"] = None
                 rows.append(d)
             panel += 1
