@@ -105,9 +105,7 @@ def test_largest_gap_and_its_ci_by_a_direct_loop(roles, result) -> None:
         assert row.gap_g == gains[j]
         assert row.b_tot_gap == pytest.approx(gaps[j], abs=1e-12)
         # The CI: each resample draws the same windows (same index row) for both roles.
-        idx = bootstrap_indices(
-            inst.A.shape[1], p.bootstrap_reps, (sd, r, float(gains[j])), p.bootstrap_seed
-        )
+        idx = bootstrap_indices(inst.A.shape[1], p.bootstrap_reps, (sd, r), p.bootstrap_seed)
         a_i, a_b = cond_A(inst, sd, r, gains[j]), cond_A(base, sd, r, gains[j])
         reps = [naive_b_tot(a_i[rows]) - naive_b_tot(a_b[rows]) for rows in idx]
         low, high = np.percentile(reps, PCT)

@@ -7,10 +7,10 @@ results on their held-out rasters:
   CIs, read from the role's Phase 5 summary (the sealed numbers, not recomputed), and the
   identifiability verdict from its identifiability table;
 - the b_tot(g) curves of the two roles, recomputed from the rasters with the same
-  sequence-bootstrap index matrix Phase 5 drew for each condition (seed keys
-  (spike_def_id, target_rate, g), so each role's curve and CI equal its Phase 5 summary,
-  which is checked); the gap Δ(g) = b_tot[role 0](g) − b_tot[role 1](g) at every gain, and
-  the gain where |Δ| is largest with the percentile CI of Δ at that gain. When both roles
+  sequence-bootstrap plan Phase 5 drew for the (spike_def_id, target_rate) and shared by
+  its gains, and Phase 5's studentized interval, so each role's curve and CI equal its
+  Phase 5 summary (the point is checked); the gap Δ(g) = b_tot[role 0](g) −
+  b_tot[role 1](g) at every gain, and the gain where |Δ| is largest with the percentile CI of Δ at that gain. When both roles
   ran on the same windows (equal seq_id) the resamples are paired by window; otherwise
   the two roles' resamples are independent draws, and `gap_paired` says which.
 """
@@ -24,8 +24,13 @@ import numpy as np
 import pandas as pd
 
 from canon import CANON
-from critspec.analysis.bootstrap import bootstrap_indices, percentile_ci, resample_weights
-from critspec.analysis.lattice_stats import pooled, sequence_stats
+from critspec.analysis.bootstrap import (
+    bootstrap_indices,
+    percentile_ci,
+    resample_weights,
+    studentized_ci,
+)
+from critspec.analysis.lattice_stats import lattice_se, pooled, sequence_stats
 from critspec.analysis.tables import CANON_NULL_SUFFIXES, HIGH, LOW
 from critspec.errors import ContractError
 
@@ -106,13 +111,15 @@ def _curve(
     reps = np.empty((p.bootstrap_reps, len(gains)))
     rows = []
     c, s = inputs.conditions, inputs.summary
+    # Phase 5's plan: one index matrix per (spike_def_id, target_rate), shared by its gains.
+    idx = bootstrap_indices(n_seq, p.bootstrap_reps, (sd, float(r)), p.bootstrap_seed)
+    w = resample_weights(idx, n_seq)
     for j, g in enumerate(gains):
         at = (c["spike_def_id"] == sd) & (c["target_rate"] == r) & (c["g"] == g)
         cid = int(_one(c, at, f"{role} raster_conditions ({sd}, {r:g}, g={g:g})")["cond_id"])
-        idx = bootstrap_indices(n_seq, p.bootstrap_reps, (sd, r, float(g)), p.bootstrap_seed)
         stats = sequence_stats(inputs.A[cid])
         point[j] = pooled(stats, ones, p.chi_eps).b_tot[0]
-        reps[:, j] = pooled(stats, resample_weights(idx, n_seq), p.chi_eps).b_tot
+        reps[:, j] = pooled(stats, w, p.chi_eps).b_tot
         sealed = _one(
             s,
             (s["spike_def_id"] == sd) & (s["target_rate"] == r) & (s["g"] == g),
@@ -125,7 +132,13 @@ def _curve(
                 f"{role} summary b_tot at ({sd}, {r:g}, g={g:g}) is {sealed!r}, its rasters give "
                 f"{point[j]!r}: the Phase 5 run is not of these rasters; re-run Phase 5"
             )
-        low, high = percentile_ci(reps[:, j], p.ci_percentiles)
+        low, high = studentized_ci(
+            point[j],
+            lattice_se(stats, ones, p.chi_eps).b_tot[0],
+            reps[:, j],
+            lattice_se(stats, w, p.chi_eps).b_tot,
+            p.ci_percentiles,
+        )
         rows.append(
             {
                 "spike_def_id": sd,
