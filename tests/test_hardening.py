@@ -364,9 +364,7 @@ def _ident_and_summary(tmp: Path, gstar_shift: int = 0) -> tuple[Path, Path, dic
         reported = grid[grid.index(g) + gstar_shift]
         for name, typ in ident_types.items():
             ident[name].append(
-                {"spike_def_id": sd, "target_rate": rate, "gstar": reported}.get(
-                    name, _FILLER[typ]
-                )
+                {"spike_def_id": sd, "target_rate": rate, "gstar": reported}.get(name, _FILLER[typ])
             )
     write_parquet(tmp / TABLE.IDENTIFIABILITY, ident, ident_types)
     return tmp / TABLE.IDENTIFIABILITY, tmp / TABLE.SUMMARY, consumed

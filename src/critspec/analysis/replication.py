@@ -9,10 +9,11 @@ results on their held-out rasters:
 - the b_tot(g) curves of the two roles, recomputed from the rasters with the same
   sequence-bootstrap plan Phase 5 drew for the (spike_def_id, target_rate) and shared by
   its gains, and Phase 5's studentized interval, so each role's curve and CI equal its
-  Phase 5 summary (the point is checked); the gap Δ(g) = b_tot[role 0](g) −
-  b_tot[role 1](g) at every gain, and the gain where |Δ| is largest with the percentile CI of Δ at that gain. When both roles
-  ran on the same windows (equal seq_id) the resamples are paired by window; otherwise
-  the two roles' resamples are independent draws, and `gap_paired` says which.
+  Phase 5 summary (the point is checked); the gap Δ(g) = b_tot[role 0](g) − b_tot[role
+  1](g) at every gain, and the gain where |Δ| is largest with the percentile CI of Δ at
+  that gain. When both roles ran on the same windows (equal seq_id) the resamples are
+  paired by window; otherwise the two roles' resamples are independent draws, and
+  `gap_paired` says which.
 """
 
 from __future__ import annotations
