@@ -627,7 +627,7 @@ class CANON:
                 DEGENERATE_SAMPLE = 'too few distinct values to fit (degenerate sample)'
                 FIT_FAILED = 'the fit did not converge'
         class RELEASE:
-            MANIFEST = 'manifest.json'
+            MANIFEST = 'release_manifest.json'
             ARCHIVE = 'release.tar.gz'
             REPORT = 'report.html'
         class NULL_SUFFIX:

@@ -103,7 +103,7 @@ def naive_fit(sample: np.ndarray, min_tail: int) -> tuple[float, float]:
 
 @pytest.mark.parametrize("a", [1.6, 2.3])
 def test_xmin_search_equals_a_direct_loop(a: float) -> None:
-    x = np.concatenate([zipf(a, 2500, seed=11), np.random.default_rng(2).integers(1, 6, 400)])
+    x = np.concatenate([zipf(a, 3000, seed=11), np.random.default_rng(2).integers(1, 6, 400)])
     fit = fit_power_law(x, MIN_TAIL)
     alpha, xmin = naive_fit(x.astype(float), MIN_TAIL)
     assert fit.xmin == xmin and fit.alpha == pytest.approx(alpha, abs=1e-4)

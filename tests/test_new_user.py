@@ -46,6 +46,7 @@ REPS = CANON.CONST.CONFIG_LIMIT.BOOTSTRAP_REPS_MIN
 OVERRIDES = [f"gain_grid.gains={GAINS}", f"analysis.bootstrap_reps={REPS}"]
 SET_ARGS = [a for o in OVERRIDES for a in ("--set", o)]
 CONFIG = CANON.PATH.CONFIG_PIPELINE
+CONTRACT_GSTAR = "gstar"
 N_RUNS = sum(len(p.roles) for p in project_spec().phases.phases)
 
 
@@ -226,15 +227,21 @@ def test_validate_run_checks_every_run_of_a_runs_directory(store, tmp_path, caps
     assert main([SUB.VALIDATE_RUN, str(copy)]) == CONTRACT
     lines = capsys.readouterr().out.splitlines()
     failed = {ln.split(":")[0]: ln for ln in lines if ": FAILED: " in ln}
-    # The altered run, and the two BASE runs downstream that consumed its gstar.json.
+    # The altered run, and the BASE runs downstream that consumed its gstar.json (every
+    # phase that declares it in spec/phases.yaml).
     role = CANON.ENUM.MODEL_ROLE.BASE
-    downstream = {
-        _role_run(copy, key, role).name for key in ("PHASE3_EXTRACT_RASTERS", "PHASE5_ANALYZE")
-    }
+    consumers = [
+        p.key
+        for p in project_spec().phases.phases
+        for c in p.consumes
+        if c.phase == "PHASE2_SELECT_GSTAR" and CONTRACT_GSTAR in c.artifacts
+    ]
+    downstream = {_role_run(copy, key, role).name for key in consumers}
     assert set(failed) == {victim.name, *downstream}
     assert "differs from record" in failed[victim.name]
     assert all("upstream run was altered" in failed[name] for name in downstream)
-    assert lines[-1] == f"{copy}: {N_RUNS - 3} of {N_RUNS} runs intact"
+    n_bad = 1 + len(downstream)
+    assert lines[-1] == f"{copy}: {N_RUNS - n_bad} of {N_RUNS} runs intact"
 
 
 # --- item 2: the gstar figure shows the data gstar was chosen on -----------------------

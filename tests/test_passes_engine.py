@@ -115,10 +115,10 @@ def test_consumers_share_one_pass(setup):
 
 
 def test_fingerprint_names_the_fields_and_the_executor_sorts_by_key(setup):
-    tasks = [_task(setup, [NllConsumer()], default_intervention(g)) for g in (1.07, 0.93, 1.0)]
+    tasks = [_task(setup, [NllConsumer()], default_intervention(g)) for g in (1.07, 0.94, 1.0)]
     with open_executor(CANON.ENUM.EXECUTOR.IN_PROCESS, runs_dir=project_root()) as ex:
         results = ex.map(tasks)
-    assert [r.key for r in results] == [(0.93,), (1.0,), (1.07,)]
+    assert [r.key for r in results] == [(0.94,), (1.0,), (1.07,)]
     fp = results[0].fingerprint
     assert tuple(fp) == FINGERPRINT_FIELDS
     assert fp["torch_threads"] == 1 and fp["batch_size"] == BATCH
@@ -130,7 +130,7 @@ def test_fingerprint_mismatch_refused(field):
     fp = {"torch": "2", "transformers": "5", "device_name": "cpu:x", "dtype": CANON.ENUM.DTYPE.FP32}
     fp |= {"torch_threads": 2, "batch_size": 8}
     other = dict(fp, **{field: "something else"})
-    results = [PassResult((1.0,), ({},), fp), PassResult((0.93,), ({},), other)]
+    results = [PassResult((1.0,), ({},), fp), PassResult((0.94,), ({},), other)]
     with pytest.raises(CheckFailed, match=f"fingerprint field '{field}'") as exc:
         merge_results(results)
     assert exc.value.exit_code == CANON.CLI.EXIT.CONTRACT

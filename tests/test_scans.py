@@ -31,6 +31,9 @@ ROOT = project_root()
 SCANNED_DIRS = ("src", "runners", "acceptance", "tests", "bench", CANON.PATH.CONFIGS_DIR)
 IDENTIFIER_SECTIONS = ("PATH", "CLI", "ENUM", "OUTPUT")
 GENERIC_NUMBERS = {0.0, 0.5, 1.0}
+# Plain words that are also a data format's field names (ARC's "text" field, the "text"
+# scoring regime): a literal "text" in code is nearly always the word, not the CANON id.
+GENERIC_STRINGS = {"text"}
 MIN_SCANNED_INT = 1000
 MIN_SCANNED_STRING = 3
 REF = re.compile(r"CANON(?:\.[A-Z][A-Z0-9_]*)+")
@@ -54,7 +57,7 @@ IDENTIFIERS = {
     v
     for section in IDENTIFIER_SECTIONS
     for v in _leaves(f"CANON.{section}")
-    if isinstance(v, str) and len(v) >= MIN_SCANNED_STRING
+    if isinstance(v, str) and len(v) >= MIN_SCANNED_STRING and v not in GENERIC_STRINGS
 }
 EMBEDDED = {v for v in _leaves("CANON.OUTPUT") if isinstance(v, str) and "." in v} | set(
     _leaves("CANON.CLI.CMD")

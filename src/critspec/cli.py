@@ -113,6 +113,9 @@ PHASE_HELP: dict[str, str] = {
     "PHASE3_EXTRACT_RASTERS": "Phase 3: event rasters at every gain on held-out windows",
     "PHASE4_RUN_NULLS": "Phase 4: the null rasters (time permutation, shift, token shuffle)",
     "PHASE5_ANALYZE": "Phase 5: branching, avalanches, crackling and figures (no model)",
+    "PHASE6_GENERALIZE_B": "Phase 6: Dataset B rasters and next-token NLL at baseline and gstar",
+    "PHASE6_MC_EVAL": "Phase 6: multiple choice in two regimes at baseline and gstar",
+    "PHASE6_ABLATIONS": "Phase 6: the gain on the attention output or one band of MLPs",
     "PHASE7_REPLICATION": "Phase 7: does gstar replicate across model roles and seeds",
     "PHASE8_RELEASE": "Phase 8: the release: manifest, archive and report of the pipeline",
 }
