@@ -153,11 +153,13 @@ def test_run_all_then_reuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main([*argv, "--from", chosen, "--dry-run"]) == CANON.CLI.EXIT.OK
     plan = plan_lines(capsys.readouterr().out)
     rasters = project_spec().phases.by_key("PHASE3_EXTRACT_RASTERS")
-    downstream = [
-        p
-        for p in phases
-        if p.key in ("PHASE3_EXTRACT_RASTERS", "PHASE4_RUN_NULLS", "PHASE5_ANALYZE")
-    ]
+    # Per-role phases that read gstar directly or through another such phase (spec order
+    # is a topological order of the run graph).
+    below = {gstar.key}
+    for p in phases:
+        if p.per_model_role and any(c.phase in below for c in p.consumes):
+            below.add(p.key)
+    downstream = [p for p in phases if p.key in below - {gstar.key}]
     assert {label for label, (_, s) in plan.items() if s == "new"} == {
         f"{p.id} [{instruct}]" for p in downstream
     } | {p.id for p in reads_all}
