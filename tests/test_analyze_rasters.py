@@ -24,6 +24,8 @@ from critspec.validate import contracts
 SUB = CANON.CLI.SUBCOMMAND
 EXIT = CANON.CLI.EXIT
 NULL_SUFFIX = CANON.OUTPUT.NULL_SUFFIX
+B_TOT = CANON.ENUM.SELECTION_INPUT.B_TOT
+EPS = CANON.CONST.CHI_EPS  # analysis.chi_eps of the shipped config
 ADJ = CANON.ENUM.ADJACENCY
 CONFIG = str(project_root() / CANON.PATH.CONFIG_PIPELINE)
 REPS = CANON.CONST.CONFIG_LIMIT.BOOTSTRAP_REPS_MIN
@@ -49,9 +51,9 @@ def hand_rasters() -> np.ndarray:
 # w2 {(0,1),(0,2),(0,3)} and {(2,4)}: 6. 8N joins (1,1) and (2,2) of w0: 5.
 # Condition 1: D = 18, P = 15, Q = 0, Y = (6, 6, 6), one avalanche per window either way.
 HAND = {
-    0: {"b_time": 3 / 11, "b_depth": 2 / 11, "b_tot": 5 / 11, "chi": (32 / 9) / (17 / 3),
+    0: {"b_time": 3 / 11, "b_depth": 2 / 11, B_TOT: 5 / 11, "chi": (32 / 9) / (17 / 3 + EPS),
         "n_events": 17, ADJ.ADJ_4N: 6, ADJ.ADJ_8N: 5},
-    1: {"b_time": 15 / 18, "b_depth": 0.0, "b_tot": 15 / 18, "chi": 0.0, "n_events": 18,
+    1: {"b_time": 15 / 18, "b_depth": 0.0, B_TOT: 15 / 18, "chi": 0.0, "n_events": 18,
         ADJ.ADJ_4N: 3, ADJ.ADJ_8N: 3},
 }  # fmt: skip
 
@@ -140,12 +142,12 @@ def flood_fill(A: np.ndarray, diagonal: bool) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def hand_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_rasters(tmp_path_factory.mktemp("hand") / "rasters.npz", hand_rasters())
+    return write_rasters(tmp_path_factory.mktemp("hand") / "in.npz", hand_rasters())
 
 
 @pytest.fixture(scope="module")
 def hand_run(hand_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    runs = tmp_path_factory.mktemp("store") / "runs"
+    runs = tmp_path_factory.mktemp("store") / "store"
     argv = [*analyze(hand_file, runs), *SET, "-q"]
     assert main(argv) == EXIT.OK
     [run] = list(runs.iterdir())
@@ -156,9 +158,9 @@ def test_hand_raster_values_by_hand(hand_run: Path) -> None:
     summary = table(hand_run, "summary")
     for cid, want in HAND.items():
         row = summary[summary["cond_id"] == cid].iloc[0]
-        for name in ("b_time", "b_depth", "b_tot"):
+        for name in ("b_time", "b_depth", B_TOT):
             assert row[name] == pytest.approx(want[name], rel=1e-12), (cid, name)
-        assert row["chi"] == pytest.approx(want["chi"], rel=1e-6, abs=1e-12)
+        assert row["chi"] == pytest.approx(want["chi"], rel=1e-12, abs=1e-15)
         assert row["n_events"] == want["n_events"]
         assert row["n_sequences"] == len(SEQ_ID)
         # The generic key: (EXTERNAL, EXTERNAL_TARGET_RATE, cond_id + 1).
@@ -167,15 +169,15 @@ def test_hand_raster_values_by_hand(hand_run: Path) -> None:
         assert row["g"] == cid + 1
         assert not row["is_baseline"] and not row["is_gstar"]
         # The token shuffle is not applicable; no rates travel with rasters.
-        for col in ("b_tot_", "delta_b_time_", "delta_b_tot_"):
+        for col in (f"{B_TOT}_", "delta_b_time_", f"delta_{B_TOT}_"):
             assert math.isnan(row[col + NULL_SUFFIX.TOKEN_SHUFFLE])
         assert math.isnan(row["achieved_rate_oos_mean"])
         # Perm and shift keep each row's counts, hence D and the events.
         for sfx in (NULL_SUFFIX.TIME_PERM, NULL_SUFFIX.CIRCULAR_SHIFT):
-            assert math.isfinite(row[f"{CANON.ENUM.SELECTION_INPUT.B_TOT}_{sfx}"])
+            assert math.isfinite(row[f"{B_TOT}_{sfx}"])
     # Condition 1's time permutation of a full row is the row itself: no delta.
     one = summary[summary["cond_id"] == 1].iloc[0]
-    assert one[f"delta_b_tot_{NULL_SUFFIX.TIME_PERM}"] == 0.0
+    assert one[f"delta_{B_TOT}_{NULL_SUFFIX.TIME_PERM}"] == 0.0
 
 
 def test_hand_raster_avalanches_by_flood_fill(hand_run: Path) -> None:
@@ -239,16 +241,16 @@ def test_conditions_table_gives_keys_and_identifiability(
 ) -> None:
     gains = [CANON.CONST.GAIN_BASELINE, CANON.CONST.GAIN_BASELINE + 0.5]
     cond = write_conditions(tmp_path / "conditions.parquet", gains)
-    run = sealed(analyze(hand_file, tmp_path / "runs", cond), capsys)
+    run = sealed(analyze(hand_file, tmp_path / "store", cond), capsys)
     assert run.name != hand_run.name  # the table is part of the run id
     assert main([SUB.VALIDATE_RUN, str(run)]) == EXIT.OK
     summary = table(run, "summary")
     assert summary["g"].tolist() == gains
-    assert summary["b_tot"].tolist() == table(hand_run, "summary")["b_tot"].tolist()
+    assert summary[B_TOT].tolist() == table(hand_run, "summary")[B_TOT].tolist()
     [ident] = table(run, "identifiability").to_dict("records")
     assert ident["gstar"] == gains[-1]
     assert ident["gstar_at_edge"] and not ident["identifiable"]
-    assert ident["b_tot_gstar"] == pytest.approx(HAND[1]["b_tot"])
+    assert ident[f"{B_TOT}_gstar"] == pytest.approx(HAND[1][B_TOT])
 
 
 # --- a Phase 3 raster of the embedded model against Phase 5 ----------------------------
@@ -271,7 +273,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     embedded pipeline (one spike definition and rate, three gains), run in process."""
     from critspec.spec.load import project_spec
 
-    runs = tmp_path_factory.mktemp("embedded") / "runs"
+    runs = tmp_path_factory.mktemp("emb") / "store"
     sets = [a for s in PIPELINE_SET for a in ("--set", s)]
     made = {}
     for key in PHASES:
@@ -283,7 +285,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     results = p3 / CANON.OUTPUT.SUBDIR.RESULTS
     argv = analyze(
         results / CANON.OUTPUT.ARTIFACT.RASTERS,
-        tmp_path_factory.mktemp("mine") / "runs",
+        tmp_path_factory.mktemp("mine") / "store",
         results / CANON.OUTPUT.ARTIFACT.RASTER_CONDITIONS,
     )
     assert main([*argv, *SET, "-q"]) == EXIT.OK
@@ -322,12 +324,12 @@ def test_phase3_run_analysis_is_sealed_and_pins_both_inputs(embedded, capsys) ->
 
 # --- refusals: one line, exit 2, nothing in the runs directory ---------------------------
 def _rasters_with(tmp: Path, **override: np.ndarray) -> Path:
-    return write_rasters(tmp / "rasters.npz", hand_rasters(), **override)
+    return write_rasters(tmp / "in.npz", hand_rasters(), **override)
 
 
 def _oversize(tmp: Path) -> Path:
     """An NPZ above NPZ_MAX_BYTES as a sparse file (no disk, no time)."""
-    path = tmp / "rasters.npz"
+    path = tmp / "in.npz"
     with path.open("wb") as fh:
         fh.write(b"PK\x03\x04")
         fh.truncate(CANON.CONST.NPZ_MAX_BYTES + 1)
@@ -414,7 +416,7 @@ def _without_seq_id(path: Path) -> Path:
 
 
 def refusal_argv(tmp: Path, make_rasters: RasterMaker, make_conditions: ConditionMaker) -> list:
-    return analyze(make_rasters(tmp), tmp / "runs", make_conditions(tmp))
+    return analyze(make_rasters(tmp), tmp / "store", make_conditions(tmp))
 
 
 @pytest.mark.parametrize(
@@ -429,4 +431,4 @@ def test_bad_input_one_line_exit_2_nothing_created(
     assert main([*argv, *SET]) == EXIT.CONTRACT
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and fragment in err, err
-    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "store").exists()
