@@ -29,8 +29,9 @@ from critspec.analysis.tables import (
     analyze,
 )
 from critspec.config.canonical import canonical_bytes
+from critspec.config.overrides import parse_override
 from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
-from critspec.errors import DependencyError, InputError, RunExistsError
+from critspec.errors import ConfigError, DependencyError, InputError, RunExistsError
 from critspec.events.null import circular_shift_rasters, time_permute_rasters
 from critspec.spec.load import project_spec
 from critspec.store.run_store import make_run_id, open_run
@@ -122,6 +123,12 @@ def analyze_rasters(
     """Check, analyze and seal; returns the sealed run directory. Nothing is created in
     `runs_dir` unless the inputs pass and the run id is new."""
     stage = project_spec().phases.standalone_by_key(KEY)
+    for text in overrides:  # only the analysis section enters the run: refuse, never ignore
+        if parse_override(text, config_path).path[0] not in stage.config_sections:
+            raise ConfigError(
+                f"--set {text}: {CANON.CLI.SUBCOMMAND.ANALYZE_RASTERS} uses only the "
+                f"{', '.join(stage.config_sections)} section of the config; drop it"
+            )
     config = load_config(config_path, overrides)
     if runs_dir.exists() and not runs_dir.is_dir():
         raise InputError(f"{runs_dir}: the runs directory is a file, not a directory")

@@ -389,6 +389,12 @@ REFUSALS: list[tuple[str, RasterMaker, ConditionMaker, str]] = [
         "needs exactly one",
     ),
     (
+        "conditions table naming one key twice",
+        lambda t: _rasters_with(t),
+        lambda t: write_conditions(t / "c.parquet", [1.0, 1.0], is_gstar=[True, False]),
+        "names two conditions",
+    ),
+    (
         "conditions table missing",
         lambda t: _rasters_with(t),
         lambda t: t / "absent.parquet",
@@ -431,4 +437,12 @@ def test_bad_input_one_line_exit_2_nothing_created(
     assert main([*argv, *SET]) == EXIT.CONTRACT
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and fragment in err, err
+    assert not (tmp_path / "store").exists()
+
+
+def test_set_outside_the_analysis_section_is_refused(hand_file: Path, tmp_path: Path, capsys):
+    argv = analyze(hand_file, tmp_path / "store")
+    assert main([*argv, "--set", "gain_grid.gains=[1.0]"]) == EXIT.CONTRACT
+    [line] = capsys.readouterr().err.splitlines()
+    assert "uses only the analysis section" in line
     assert not (tmp_path / "store").exists()

@@ -29,6 +29,7 @@ RASTERS, CONDITIONS = "rasters", "raster_conditions"
 # The raster_conditions coverage columns and the contract symbols they bind.
 KEY_SYMBOLS = {"spike_def_id": "spike_def_ids", "target_rate": "target_rates", "g": "gains"}
 PAIR = ["spike_def_id", "target_rate"]
+KEY_COLUMNS = [*PAIR, "g"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,13 @@ def load_conditions(path: Path, symbols: dict[str, int]) -> pd.DataFrame:
             f"{path}: {len(table)} condition rows with cond_id "
             f"{table['cond_id'].tolist()[:5]}…; the rasters have C = {C} conditions, "
             f"cond_id 0..{C - 1}: the table does not describe these rasters"
+        )
+    repeated = table.duplicated(KEY_COLUMNS)
+    if repeated.any():
+        first = table.loc[repeated, KEY_COLUMNS].iloc[0].tolist()
+        raise ContractError(
+            f"{path}: the key (spike_def_id, target_rate, g) = {first} names two conditions; "
+            "each condition needs its own key"
         )
     if table["null_id"].notna().any():
         raise ContractError(f"{path}: null_id is set; rasters hold real conditions only")
