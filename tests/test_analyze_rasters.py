@@ -446,3 +446,22 @@ def test_set_outside_the_analysis_section_is_refused(hand_file: Path, tmp_path: 
     [line] = capsys.readouterr().err.splitlines()
     assert "uses only the analysis section" in line
     assert not (tmp_path / "store").exists()
+
+
+def test_a_standalone_run_consumes_nothing_and_shares_no_key() -> None:
+    from pydantic import ValidationError
+
+    from critspec.spec.load import project_spec
+    from critspec.spec.phases_spec import Consumes, PhasesSpec
+
+    phases = project_spec().phases
+    stage = phases.standalone_by_key("ANALYZE_RASTERS")
+    assert stage.key not in {p.key for p in phases.phases}  # run-all never plans it
+    reading = stage.model_copy(
+        update={"consumes": (Consumes(phase=phases.phases[0].key, artifacts=()),)}
+    )
+    with pytest.raises(ValidationError, match="consumes no run"):
+        PhasesSpec(phases=phases.phases, standalone=(reading,))
+    clash = stage.model_copy(update={"key": phases.phases[0].key})
+    with pytest.raises(ValidationError, match="phase keys repeat"):
+        PhasesSpec(phases=phases.phases, standalone=(clash,))

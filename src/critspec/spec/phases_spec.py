@@ -77,8 +77,6 @@ class PhasesSpec(_Strict):
         every = keys + [run.key for run in self.standalone]
         if len(set(every)) != len(every):
             raise ValueError(f"phase keys repeat: {sorted(k for k in every if every.count(k) > 1)}")
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"phase keys repeat: {sorted(k for k in keys if keys.count(k) > 1)}")
         for phase in self.phases:
             for dep in phase.consumes:
                 if dep.phase not in keys:
