@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from canon import CANON
 from critspec.analysis.external_rasters import ExternalRasters, gstar_of, load_external
-from critspec.analysis.tables import (
-    CANON_NULL_SUFFIXES,
-    AnalysisParams,
-    AnalysisTables,
-    analyze,
-)
 from critspec.config.canonical import canonical_bytes
 from critspec.config.overrides import parse_override
 from critspec.config.resolve import ResolvedConfig, load_config, scoped_document
 from critspec.errors import ConfigError, DependencyError, InputError, RunExistsError
-from critspec.events.null import circular_shift_rasters, time_permute_rasters
 from critspec.spec.load import project_spec
 from critspec.store.run_store import make_run_id, open_run
 from critspec.validate import contracts
-from runners.phase4_run_nulls import null_condition_table
-from runners.phase5_analyze import run_summary, write_tables
+
+if TYPE_CHECKING:
+    from critspec.analysis.tables import AnalysisParams
+
+# The analysis modules (statistics, fits, figures' helpers) are imported once the inputs
+# have passed: a refusal stays quick.
 
 KEY = "ANALYZE_RASTERS"
 NULL = CANON.ENUM.NULL_ID
@@ -79,6 +76,12 @@ def config_document(config: ResolvedConfig, inputs: ExternalRasters) -> dict[str
 def null_rasters(inputs: ExternalRasters) -> tuple[np.ndarray, pd.DataFrame]:
     """Phase 4's within-layer nulls of A, seeded from (null, condition keys, seq_id, layer)
     as Phase 4 seeds them, stacked in NULLS_FROM_A order, and their condition rows."""
+    from critspec.events.null import (
+        circular_shift_rasters,
+        null_condition_table,
+        time_permute_rasters,
+    )
+
     rows = list(inputs.conditions.itertuples(index=False))
     keys = [(str(c.spike_def_id), float(c.target_rate), float(c.g)) for c in rows]
     builders = {NULL.TIME_PERM: time_permute_rasters, NULL.CIRCULAR_SHIFT: circular_shift_rasters}
@@ -87,6 +90,8 @@ def null_rasters(inputs: ExternalRasters) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def analysis_params(config: ResolvedConfig, inputs: ExternalRasters) -> AnalysisParams:
+    from critspec.analysis.tables import CANON_NULL_SUFFIXES, AnalysisParams
+
     an = config.pipeline.analysis
     return AnalysisParams(
         bootstrap_seed=CANON.CONST.BOOTSTRAP_SEED,
@@ -140,6 +145,9 @@ def analyze_rasters(
             f"{runs_dir / run_id}: these rasters were already analyzed with this config; "
             "nothing was changed. Use the existing run or change the config"
         )
+    from critspec.analysis.tables import AnalysisTables, analyze
+    from runners.phase5_analyze import run_summary, write_tables
+
     null_A, null_conditions = null_rasters(inputs)
     tables = analyze(
         inputs.A,
