@@ -55,6 +55,7 @@ class CANON:
             SHOW = 'show'
             INIT = 'init'
             SELFCHECK = 'selfcheck'
+            ANALYZE_RASTERS = 'analyze-rasters'
         class CMD:
             PHASE0_VALIDATE_ENV = 'critspec phase0-validate-env --config configs/pipeline.yaml'
             PHASE1_CALIBRATE = 'critspec phase1-calibrate --config configs/pipeline.yaml --model-role INSTRUCT'
@@ -81,6 +82,7 @@ class CANON:
             RUN_ALL_SMOLLM2 = 'critspec run-all --config configs/smollm2/pipeline.yaml'
             SELFCHECK = 'critspec selfcheck'
             SELFCHECK_FULL = 'critspec selfcheck --full'
+            ANALYZE_RASTERS = 'critspec analyze-rasters rasters.npz --conditions raster_conditions.parquet --runs-dir runs'
         TEST = 'python -m pytest tests acceptance -n auto -rs'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
@@ -107,6 +109,7 @@ class CANON:
         class SPIKE_DEF_ID:
             ONE_SIDED_POS = 'SPIKE_ONE_SIDED_POS'
             TWO_SIDED_ABS = 'SPIKE_TWO_SIDED_ABS'
+            EXTERNAL = 'SPIKE_EXTERNAL'
         class NULL_ID:
             TIME_PERM = 'NULL_TIME_PERM'
             CIRCULAR_SHIFT = 'NULL_CIRCULAR_SHIFT'
@@ -195,6 +198,7 @@ class CANON:
             NULL_SORTED_ROWS = 'null_sorted_rows'
             COMPONENT_LIMIT = 'component_limit'
             FIT_NAN = 'fit_nan'
+            NULL_NOT_APPLICABLE = 'null_not_applicable'
             NLL_FINITE = 'nll_finite'
             MC_ITEMS_VALID = 'mc_items_valid'
         class MODEL_SOURCE:
@@ -410,6 +414,7 @@ class CANON:
         DOC_MAX_DEPTH = 64
         CONFIG_MAX_BYTES = 1048576
         NPZ_MAX_BYTES = 1073741824
+        EXTERNAL_TARGET_RATE = 1.0
         JSON_MAX_BYTES = 16777216
         CSV_MAX_BYTES = 67108864
         PARQUET_MAX_BYTES = 268435456
@@ -620,6 +625,7 @@ class CANON:
             class SPIKE_DEF:
                 ONE_SIDED_POS = 'one-sided spikes (z > tau)'
                 TWO_SIDED_ABS = 'two-sided spikes (|z| > tau)'
+                EXTERNAL = 'events made elsewhere'
             class FIT_REASON:
                 TOO_FEW_AVALANCHES = 'too few avalanches to fit'
                 TOO_FEW_TAIL_SAMPLES = 'too few samples in the tail'
@@ -642,6 +648,7 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'phase3_extract_rasters.jsonl'
             PHASE4_RUN_NULLS = 'phase4_run_nulls.jsonl'
             PHASE5_ANALYZE = 'phase5_analyze.jsonl'
+            ANALYZE_RASTERS = 'analyze_rasters.jsonl'
             PHASE6_GENERALIZE_B = 'phase6_generalize_b.jsonl'
             PHASE6_MC_EVAL = 'phase6_mc_eval.jsonl'
             PHASE6_ABLATIONS = 'phase6_ablations.jsonl'
@@ -655,6 +662,7 @@ class CANON:
             PHASE3_EXTRACT_RASTERS = 'P3RAST'
             PHASE4_RUN_NULLS = 'P4NULL'
             PHASE5_ANALYZE = 'P5ANA'
+            ANALYZE_RASTERS = 'P5EXT'
             PHASE6_GENERALIZE_B = 'P6GEN'
             PHASE6_MC_EVAL = 'P6MC'
             PHASE6_ABLATIONS = 'P6ABL'

@@ -20,6 +20,7 @@ from canon import CANON
 from critspec.errors import DependencyError
 from critspec.events.null import (
     circular_shift_rasters,
+    null_condition_table,
     shuffle_interior_tokens,
     time_permute_rasters,
 )
@@ -110,22 +111,3 @@ def run(ctx: PhaseContext) -> None:
     rates_out = pd.concat(null_rates, ignore_index=True)
     ctx.run.write_parquet("null_rates", {c: rates_out[c].to_numpy() for c in rates_out})
     ctx.run.summary["max_abs_rate_err_token_shuffle"] = float(rates_out["abs_err"].max())
-
-
-def null_condition_table(null_ids: list[str], conditions: list) -> pd.DataFrame:
-    """The null_conditions rows: null_cond_id = position, null by null in the given order."""
-    table = pd.DataFrame(
-        [
-            {
-                "null_id": null_id,
-                "cond_id": c.cond_id,
-                "spike_def_id": c.spike_def_id,
-                "target_rate": c.target_rate,
-                "g": c.g,
-            }
-            for null_id in null_ids
-            for c in conditions
-        ]
-    )
-    table.insert(0, "null_cond_id", np.arange(len(table), dtype=np.int64))
-    return table

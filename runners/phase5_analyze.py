@@ -110,6 +110,16 @@ def write_outputs(
     """Everything Phase 5 writes after `analyze` (also timed by bench/phase3_phase5.py):
     the fit and component logs, the avalanches and the tables (Parquet and CSV), the
     figures, the summary."""
+    write_tables(run, tables, cc_max)
+    figures = build_figures(tables, rasters, conditions, rates, gstar_doc, heading)
+    for contract_id, figure in figures.items():
+        run.write_figure(contract_id, figure, save_figure)
+    run.summary.update(run_summary(tables))
+
+
+def write_tables(run: RunBuilder, tables: AnalysisTables, cc_max: int) -> None:
+    """The fit and component logs, the avalanches and the tables (Parquet and CSV); the
+    identifiability table only when there is one (analyze-rasters shares this)."""
     log_fits(run, tables)
     per_seq = tables.avalanches.groupby(["cond_id", "adjacency", "seq_id"]).size()
     run.log.event(
@@ -123,13 +133,10 @@ def write_outputs(
     )
     run.write_parquet("avalanches", {c: tables.avalanches[c].to_numpy() for c in tables.avalanches})
     run.write_table("summary", "summary_csv", tables.summary)
-    run.write_table("identifiability", "identifiability_csv", tables.identifiability)
+    if tables.identifiability is not None:
+        run.write_table("identifiability", "identifiability_csv", tables.identifiability)
     run.write_table("crackling", "crackling_csv", tables.crackling)
     run.write_table("tail_fits", "tail_fits_csv", tables.tail_fits)
-    figures = build_figures(tables, rasters, conditions, rates, gstar_doc, heading)
-    for contract_id, figure in figures.items():
-        run.write_figure(contract_id, figure, save_figure)
-    run.summary.update(run_summary(tables))
 
 
 def log_fits(run: RunBuilder, tables: AnalysisTables) -> None:
@@ -208,10 +215,13 @@ def _null_keys() -> list[str]:
 
 
 def run_summary(tables: AnalysisTables) -> dict:
-    ident = tables.identifiability
-    return {
+    """The run record's summary: counts, and the identifiability verdicts when judged."""
+    out = {
         "n_conditions": int(len(tables.summary)),
         "n_avalanches": int(len(tables.avalanches)),
-        "n_identifiable": int(ident["identifiable"].sum()),
-        "n_gstar_at_edge": int(ident["gstar_at_edge"].sum()),
     }
+    ident = tables.identifiability
+    if ident is not None:
+        out["n_identifiable"] = int(ident["identifiable"].sum())
+        out["n_gstar_at_edge"] = int(ident["gstar_at_edge"].sum())
+    return out

@@ -788,6 +788,29 @@ PACK_CASES.append(
 CASES += PACK_CASES
 
 
+# --- analyze-rasters (issue 14 item 1): its bad inputs, kept in its own block; the same
+# table drives tests/test_analyze_rasters.py, which also checks no run directory appears.
+def _analyze_rasters_case(entry: tuple) -> Case:
+    from tests.test_analyze_rasters import refusal_argv
+
+    name, make_rasters, make_conditions, fragment = entry
+    return Case(
+        f"{SUB.ANALYZE_RASTERS}: {name}",
+        EXIT.CONTRACT,
+        fragment,
+        lambda t: refusal_argv(t, make_rasters, make_conditions),
+    )
+
+
+def _analyze_rasters_cases() -> list[Case]:
+    from tests.test_analyze_rasters import REFUSALS
+
+    return [_analyze_rasters_case(entry) for entry in REFUSALS]
+
+
+CASES += _analyze_rasters_cases()
+
+
 # Memory and time: each input that once set memory or time by its size or by one number
 # in it runs the CLI in a child process held to 3 GB of address space and 60 s.
 BOUND_AS_BYTES = 3 << 30

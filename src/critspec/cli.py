@@ -98,6 +98,11 @@ SUBCOMMAND_HELP: dict[str, tuple[str, str]] = {
         "Phase 5's statistics on data with a known answer (spec/12_STATISTICS_AND_BOOTSTRAP.md §5)",
         CMD.SELFCHECK,
     ),
+    SUB.ANALYZE_RASTERS: (
+        "Phase 5's analysis of rasters made elsewhere, as a sealed run "
+        "(spec/12_STATISTICS_AND_BOOTSTRAP.md §6)",
+        CMD.ANALYZE_RASTERS,
+    ),
     SUB.INIT: (
         "write a pipeline/models/datasets config trio for your own model into DIR",
         f"{CANON.CLI.ENTRYPOINT} {SUB.INIT} --model HuggingFaceTB/SmolLM2-135M "
@@ -355,6 +360,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = _add(sub, SUB.SELFCHECK, parents)
     check.add_argument("--full", action="store_true", help="the paper's sizes (minutes)")
+
+    ras = _add(sub, SUB.ANALYZE_RASTERS, parents)
+    ras.add_argument(
+        "rasters", type=Path, metavar="RASTERS.npz", help="A, X, cond_id, seq_id (contract rasters)"
+    )
+    ras.add_argument(
+        "--conditions",
+        type=Path,
+        metavar="TABLE",
+        help="a raster_conditions Parquet table naming each condition (default: numbered, "
+        "no gain axis)",
+    )
+    ras.add_argument(
+        "--runs-dir", type=Path, default=Path(CANON.PATH.RUNS_DIR), help=OPTION_HELP["--runs-dir"]
+    )
+    ras.add_argument(
+        "--config",
+        type=Path,
+        default=Path(CANON.PATH.CONFIG_PIPELINE),
+        help="the pipeline config whose analysis section is used",
+    )
+    _set_option(ras)
     return parser
 
 
@@ -463,6 +490,14 @@ def dispatch(args: argparse.Namespace) -> int:
         failed = sum(not line.passed for line in lines)
         print(f"selfcheck: {len(lines) - failed}/{len(lines)} passed")
         return CANON.CLI.EXIT.OK if not failed else CANON.CLI.EXIT.BUG
+    if args.command == SUB.ANALYZE_RASTERS:
+        from runners.analyze_rasters import analyze_rasters
+
+        run_dir = analyze_rasters(
+            args.rasters, args.conditions, args.runs_dir, args.config, tuple(args.overrides)
+        )
+        print(f"sealed {run_dir}")
+        return CANON.CLI.EXIT.OK
     if args.command == SUB.VERIFY_RELEASE:
         return verify_release(args.release_dir)
     if args.command == SUB.RUN_ALL:

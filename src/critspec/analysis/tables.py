@@ -71,6 +71,9 @@ class AnalysisParams:
     gof_reps: int = CANON.CONST.POWERLAW_GOF_REPS
     xmax: float | None = None  # optional upper cutoff of the power-law fits
     crackling_nulls: tuple[str, ...] = CRACKLING_NULLS
+    # False for rasters without a gain axis (analyze-rasters without a conditions table,
+    # spec/12 section 6): no gstar to judge, so no identifiability table.
+    identifiability: bool = True
 
     def crackling_params(self) -> CracklingParams:
         return CracklingParams(
@@ -86,7 +89,7 @@ class AnalysisParams:
 @dataclass(frozen=True)
 class AnalysisTables:
     summary: pd.DataFrame
-    identifiability: pd.DataFrame
+    identifiability: pd.DataFrame | None  # None when params.identifiability is False
     avalanches: pd.DataFrame
     crackling: pd.DataFrame
     tail_fits: pd.DataFrame
@@ -98,7 +101,7 @@ def _check_inputs(
     conditions: pd.DataFrame,
     null_A: np.ndarray,
     null_conditions: pd.DataFrame,
-    raster_rates: pd.DataFrame,
+    raster_rates: pd.DataFrame | None,
     seq_ids: np.ndarray,
     params: AnalysisParams,
 ) -> dict[tuple[str, int], int]:
@@ -128,9 +131,12 @@ def _check_inputs(
         missing = [c for c in range(n_cond) if (nid, c) not in index]
         if missing:
             raise ContractError(f"null conditions: {nid} lacks cond_id {missing[:5]}")
-    missing_rates = sorted(set(range(n_cond)) - set(raster_rates["cond_id"].astype(int)))
-    if missing_rates:
-        raise ContractError(f"raster rates: no rows for cond_id {missing_rates[:5]}")
+    if raster_rates is not None:
+        missing_rates = sorted(set(range(n_cond)) - set(raster_rates["cond_id"].astype(int)))
+        if missing_rates:
+            raise ContractError(f"raster rates: no rows for cond_id {missing_rates[:5]}")
+    if not params.identifiability:
+        return index
     for sd, r in (
         conditions[["spike_def_id", "target_rate"]].drop_duplicates().itertuples(index=False)
     ):
@@ -243,20 +249,24 @@ def analyze(
     conditions_df: pd.DataFrame,
     null_A: np.ndarray,
     null_conditions_df: pd.DataFrame,
-    raster_rates_df: pd.DataFrame,
+    raster_rates_df: pd.DataFrame | None,
     seq_ids: np.ndarray,
     params: AnalysisParams,
 ) -> AnalysisTables:
-    """All Phase 5 tables of one model role."""
+    """All Phase 5 tables of one model role. Without raster rates (rasters made elsewhere)
+    the out-of-sample rate columns are NaN."""
     null_index = _check_inputs(
         A, X, conditions_df, null_A, null_conditions_df, raster_rates_df, seq_ids, params
     )
     n_seq = A.shape[1]
     pct = params.ci_percentiles
     ones = np.ones((1, n_seq))
-    rates = raster_rates_df.groupby("cond_id")
-    rate_mean = rates["achieved_rate"].mean()
-    rate_err = rates["abs_err"].apply(lambda e: float(np.max(np.abs(e))))
+    if raster_rates_df is None:
+        rate_mean = rate_err = pd.Series(np.nan, index=range(A.shape[0]))
+    else:
+        rates = raster_rates_df.groupby("cond_id")
+        rate_mean = rates["achieved_rate"].mean()
+        rate_err = rates["abs_err"].apply(lambda e: float(np.max(np.abs(e))))
     summary, av_frames, crack_rows, tail_rows = [], [], [], []
     plans: dict[tuple[str, float], np.ndarray] = {}
     b_tot_reps: dict[int, np.ndarray] = {}
@@ -394,7 +404,9 @@ def analyze(
     )
     return AnalysisTables(
         summary=summary_df,
-        identifiability=_identifiability_frame(summary_df, b_tot_reps, params),
+        identifiability=_identifiability_frame(summary_df, b_tot_reps, params)
+        if params.identifiability
+        else None,
         avalanches=pd.concat(av_frames, ignore_index=True)
         .sort_values(["cond_id", "adjacency", "seq_id", "l_min", "t_min"], kind="mergesort")
         .reset_index(drop=True),

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from canon import CANON
 from critspec.errors import CheckFailed, ConfigError
@@ -202,3 +203,23 @@ def shuffle_interior_tokens(input_ids: np.ndarray, seq_id: np.ndarray) -> np.nda
     out = input_ids.copy()
     out[:, 1:-1] = np.take_along_axis(input_ids[:, 1:-1], _permutations(seeds, seq_len - 2), 1)
     return out
+
+
+def null_condition_table(null_ids: list[str], conditions: list) -> pd.DataFrame:
+    """The null_conditions rows (spec/10_NULLS.md): null_cond_id = position, null by null in
+    the given order; `conditions` are objects with cond_id, spike_def_id, target_rate, g."""
+    table = pd.DataFrame(
+        [
+            {
+                "null_id": null_id,
+                "cond_id": c.cond_id,
+                "spike_def_id": c.spike_def_id,
+                "target_rate": c.target_rate,
+                "g": c.g,
+            }
+            for null_id in null_ids
+            for c in conditions
+        ]
+    )
+    table.insert(0, "null_cond_id", np.arange(len(table), dtype=np.int64))
+    return table

@@ -76,7 +76,7 @@ def load_spec(spec_dir: Path) -> Spec:
     phases_path = spec_dir / PHASES_FILE
     phases = parse(PhasesSpec, phases_path, _resolved(phases_path, canon))
     roles = set(canon.ENUM["MODEL_ROLE"].values()) | {ALL_ROLES}
-    for phase in phases.phases:
+    for phase in (*phases.phases, *phases.standalone):
         names = (*phase.produces, *(a for dep in phase.consumes for a in dep.artifacts))
         for name in names:
             if name not in artifacts.artifacts:

@@ -64,12 +64,19 @@ class PhaseSpec(_Strict):
 
 class PhasesSpec(_Strict):
     phases: tuple[PhaseSpec, ...]
+    # Runs sealed by a command outside the run graph (analyze-rasters): never planned,
+    # never run by run-all, never consumed; looked up with `standalone_by_key` only.
+    standalone: tuple[PhaseSpec, ...] = ()
 
     @model_validator(mode="after")
     def _a_run_graph(self) -> PhasesSpec:
         keys = [phase.key for phase in self.phases]
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"phase keys repeat: {sorted(k for k in keys if keys.count(k) > 1)}")
+        for run in self.standalone:
+            if run.consumes or run.consumes_pipeline:
+                raise ValueError(f"{run.key}: a standalone run consumes no run")
+        every = keys + [run.key for run in self.standalone]
+        if len(set(every)) != len(every):
+            raise ValueError(f"phase keys repeat: {sorted(k for k in every if every.count(k) > 1)}")
         for phase in self.phases:
             for dep in phase.consumes:
                 if dep.phase not in keys:
@@ -90,6 +97,12 @@ class PhasesSpec(_Strict):
         for phase in self.phases:
             if phase.key == key:
                 return phase
+        raise KeyError(key)
+
+    def standalone_by_key(self, key: str) -> PhaseSpec:
+        for run in self.standalone:
+            if run.key == key:
+                return run
         raise KeyError(key)
 
     def by_id(self, phase_id: str) -> PhaseSpec:
