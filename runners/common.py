@@ -56,11 +56,6 @@ def check_model_is_calibrated(
         )
 
 
-def gstar_table(doc: dict) -> dict[tuple[str, float], float]:
-    """(spike_def_id, target_rate) -> gstar from a gstar.json document."""
-    return {(c["spike_def_id"], c["target_rate"]): c["gstar"] for c in doc["conditions"]}
-
-
 def check_calibration_slice(
     loaded: LoadedModel, calibration: SealedRun, slice_arrays: dict
 ) -> dict:

@@ -22,11 +22,11 @@ from critspec.data.windows import check_disjoint
 from critspec.errors import DependencyError
 from critspec.events.rasters import raster_conditions
 from critspec.orchestrate import PhaseContext
+from critspec.select.gstar import gstar_table
 from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import (
     check_calibration_slice,
     check_model_is_calibrated,
-    gstar_table,
     load_role_model,
     rasters_at_every_gain,
 )

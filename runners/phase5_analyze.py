@@ -31,9 +31,9 @@ from critspec.figures import (
 )
 from critspec.figures.render import FigureHeading, spike_def_name
 from critspec.orchestrate import PhaseContext
+from critspec.select.gstar import gstar_table
 from critspec.store.run_store import RunBuilder
 from critspec.store.writers import read_json, read_npz, read_parquet
-from runners.common import gstar_table
 
 EVENT = CANON.ENUM.LOG_EVENT
 

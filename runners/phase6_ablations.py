@@ -30,12 +30,12 @@ from critspec.events.rasters import RasterCondition, RasterReducer, plan_rasters
 from critspec.orchestrate import PhaseContext
 from critspec.passes.intervention import Intervention
 from critspec.passes.task import PassResult
+from critspec.select.gstar import gstar_table
 from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import (
     check_calibration_slice,
     check_model_is_calibrated,
     gain_progress,
-    gstar_table,
     load_role_model,
     map_passes,
     pass_task,

@@ -35,11 +35,11 @@ from critspec.orchestrate import PhaseContext
 from critspec.passes.consumers.nll import NLL, NllConsumer
 from critspec.passes.intervention import default_intervention
 from critspec.passes.task import PassResult
+from critspec.select.gstar import gstar_table
 from critspec.store.writers import read_json, read_npz, read_parquet
 from runners.common import (
     check_model_is_calibrated,
     gain_progress,
-    gstar_table,
     load_role_model,
     map_passes,
     pass_task,

@@ -32,11 +32,11 @@ from critspec.mc.score import ScoringPlan, plan_scoring, predictions, question_s
 from critspec.orchestrate import PhaseContext
 from critspec.passes.intervention import default_intervention
 from critspec.passes.task import PassResult
+from critspec.select.gstar import gstar_table
 from critspec.store.writers import read_json, read_npz
 from runners.common import (
     check_model_is_calibrated,
     gain_progress,
-    gstar_table,
     load_role_model,
     map_passes,
     pass_task,

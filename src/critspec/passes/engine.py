@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,9 +19,11 @@ import torch
 from critspec.errors import CheckFailed
 from critspec.events.scan import check_u
 from critspec.models.hooks import capture_u, intervene
-from critspec.models.loading import LoadedModel
 from critspec.passes.consumers.base import Consumer, PassShape
 from critspec.passes.intervention import Intervention
+
+if TYPE_CHECKING:  # transformers is imported only where a model is loaded
+    from critspec.models.loading import LoadedModel
 
 OnU = Callable[[int, torch.Tensor], None]
 ModelForward = Callable[[torch.Tensor, Intervention, OnU | None, bool], torch.Tensor | None]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,11 +23,13 @@ from canon import CANON
 from critspec.config.schema import ModelEntry
 from critspec.errors import CheckFailed, DependencyError
 from critspec.models.device import resolve_dtype
-from critspec.models.loading import LoadedModel
 from critspec.passes.consumers.base import Consumer
 from critspec.passes.engine import drive, model_forward
 from critspec.passes.intervention import Intervention
 from critspec.runtime import configure_determinism, package_versions
+
+if TYPE_CHECKING:  # transformers is imported only where a model is loaded
+    from critspec.models.loading import LoadedModel
 
 FINGERPRINT_FIELDS = (
     "torch",

@@ -166,3 +166,8 @@ def select_gstar(
             )
         )
     return out
+
+
+def gstar_table(doc: dict) -> dict[tuple[str, float], float]:
+    """(spike_def_id, target_rate) -> gstar from a gstar.json document."""
+    return {(c["spike_def_id"], c["target_rate"]): c["gstar"] for c in doc["conditions"]}
