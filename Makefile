@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 CANON_STR = $(shell $(PY) -c 'from canon import CANON; print(CANON.CLI.$(1))')
 CANON_CMD = @cmd='$(call CANON_STR,$(1))'; echo "$$cmd"; PATH="$(abspath $(VENV))/bin:$$PATH" $$cmd
 
-.PHONY: setup run run-real real test bench lint generate
+.PHONY: setup run run-real real test test-all bench lint generate
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ run-real: real
 
 test: setup
 	$(call CANON_CMD,TEST)
+
+test-all: setup
+	$(call CANON_CMD,TEST_ALL)
 
 # Every benchmark in sequence (spec/08_TEST_PLAN.md); bench/phase3_phase5.py prints the Phase 3,
 # 4 and 5 ratios of issue 8 from one process.

@@ -60,6 +60,7 @@ def _phase(sub: str, config: str, store: Path, role: str, *extra: str) -> None:
 
 
 @needs_ray
+@pytest.mark.slow
 def test_ray_matches_in_process_for_phases_2_and_3(tmp_path: Path) -> None:
     config = reduced_config(tmp_path)
     local, remote = tmp_path / "inproc", tmp_path / "distributed"
@@ -142,6 +143,7 @@ class _KillsItsWorker:
 
 
 @needs_ray
+@pytest.mark.slow
 def test_dead_worker_is_one_line_exit_2(tmp_path: Path) -> None:
     config = load_config(Path(reduced_config(tmp_path)))
     entry = config.model_entry(ROLES[0])

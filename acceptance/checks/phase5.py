@@ -52,8 +52,11 @@ def chi_direct(A: np.ndarray, eps: float) -> float:
     return float(Y.var() / (Y.mean() + eps))
 
 
-def _close(found: float, want: float, what: str) -> None:
-    assert (np.isnan(found) and np.isnan(want)) or np.isclose(found, want, rtol=RTOL, atol=0), (
+def _close(found: float, want: float, what: str, scale: float = 0.0) -> None:
+    """Equal up to RTOL of the value, or of `scale` for a quantity that is a difference of
+    terms of that size (a CI bound near zero carries their rounding, not its own)."""
+    atol = RTOL * scale
+    assert (np.isnan(found) and np.isnan(want)) or np.isclose(found, want, rtol=RTOL, atol=atol), (
         f"{what}: table has {found!r}, recomputed {want!r}"
     )
 
@@ -123,7 +126,12 @@ def summary_recomputed_from_rasters(ctx: CheckContext) -> None:
                 else (np.nan, np.nan)
             )
             for bound, value in zip(("low", "high"), want, strict=True):
-                _close(getattr(row, f"{name}_ci_{bound}"), value, f"{where}: {name}_ci_{bound}")
+                _close(
+                    getattr(row, f"{name}_ci_{bound}"),
+                    value,
+                    f"{where}: {name}_ci_{bound}",
+                    scale=max(1.0, abs(point)) if np.isfinite(point) else 0.0,
+                )
 
 
 def _ratio_terms(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
