@@ -98,8 +98,10 @@ def pass_task(
     input_ids: np.ndarray,
     intervention: Intervention,
     consumers: tuple[Consumer, ...],
+    row_lengths: np.ndarray | None = None,
 ) -> PassTask:
-    """One pass of this phase's role model over input_ids [N, T] (keyed by the intervention)."""
+    """One pass of this phase's role model over input_ids [N, T] (keyed by the intervention);
+    `row_lengths` for logits-only passes over padded rows (critspec.passes.engine.drive)."""
     runtime = ctx.config.pipeline.runtime
     return PassTask(
         key=intervention.key(),
@@ -113,6 +115,7 @@ def pass_task(
         input_ids=np.ascontiguousarray(input_ids, dtype=np.int64),
         intervention=intervention,
         consumers=consumers,
+        row_lengths=row_lengths,
     )
 
 

@@ -86,8 +86,12 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.summary.update({"n_questions": len(questions), "n_sequences": int(input_ids.shape[0])})
 
     gains = evaluated_gains(cfg.calibration.gain_baseline, gstar)
+    input_ids, reads, lengths = by_length(input_ids, reads)
     consumer = TokenReadsConsumer(reads)
-    tasks = [pass_task(ctx, loaded, input_ids, default_intervention(g), (consumer,)) for g in gains]
+    tasks = [
+        pass_task(ctx, loaded, input_ids, default_intervention(g), (consumer,), lengths)
+        for g in gains
+    ]
     logp: dict[float, np.ndarray] = {}
     with gain_progress(ctx, len(tasks), "multiple choice") as progress:
 
@@ -115,6 +119,22 @@ def run(ctx: PhaseContext) -> None:
     ctx.run.write_parquet("mc_scores", {c: score_frame[c].to_numpy() for c in score_frame})
     ctx.run.write_parquet("mc_items", {c: item_frame[c].to_numpy() for c in item_frame})
     ctx.run.write_table("mc_summary", "mc_summary_csv", summary)
+
+
+def by_length(
+    input_ids: np.ndarray, reads: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by the positions they need (the last read + 1; stable), the reads moved
+    with their rows (their order, and so the order of the scores, unchanged), and those
+    lengths: a batch is then cut to its own longest row (critspec.passes.engine.drive)."""
+    need = np.ones(input_ids.shape[0], dtype=np.int64)
+    np.maximum.at(need, reads[:, 0], reads[:, 1] + 1)
+    order = np.argsort(need, kind="stable")
+    where = np.empty_like(order)
+    where[order] = np.arange(len(order))
+    moved = reads.copy()
+    moved[:, 0] = where[reads[:, 0]]
+    return input_ids[order], moved, need[order]
 
 
 def stack_plans(plans: list[ScoringPlan], pad_id: int) -> tuple[np.ndarray, np.ndarray, list[int]]:

@@ -17,7 +17,7 @@ from critspec.config.resolve import load_config
 from critspec.errors import CheckFailed, DependencyError
 from critspec.models.device import resolve_dtype
 from critspec.models.from_config import load_entry
-from critspec.passes.consumers import NllConsumer, OptionLogLikConsumer
+from critspec.passes.consumers import NllConsumer, OptionLogLikConsumer, TopKConsumer
 from critspec.passes.consumers.nll import NLL
 from critspec.passes.executors import InProcessExecutor, open_executor
 from critspec.passes.intervention import Intervention, default_intervention
@@ -156,3 +156,25 @@ def test_ray_address_without_ray_refused():
         open_executor(CANON.ENUM.EXECUTOR.IN_PROCESS, runs_dir=project_root(), address="x:1"),
     ):
         pass
+
+
+def test_row_lengths_cut_batches_without_changing_the_read_log_probs(setup):
+    """Rows sorted by need and cut per batch (Phase 6 multiple choice) read the same log
+    probabilities as the whole padded rows: a causal model ignores what follows."""
+    from critspec.mc.consumer import LOGP, TokenReadsConsumer
+    from runners.phase6_mc_eval import by_length
+
+    _, _, ids = setup
+    rng = np.random.default_rng(3)
+    last = rng.integers(1, T - 1, N)  # the last position each row is read at
+    reads = np.array([[n, int(p), int(ids[n, p + 1])] for n in range(N) for p in (0, last[n])])
+    whole = run_pass(_task(setup, [TokenReadsConsumer(reads)])).arrays[0][LOGP]
+    sorted_ids, moved, lengths = by_length(ids, reads)
+    assert (np.diff(lengths) >= 0).all() and lengths.max() == last.max() + 1
+    assert np.array_equal(sorted_ids[moved[:, 0]], ids[reads[:, 0]])  # rows moved with reads
+    task = _task(setup, [TokenReadsConsumer(moved)], input_ids=sorted_ids, row_lengths=lengths)
+    cut = run_pass(task).arrays[0][LOGP]
+    np.testing.assert_allclose(cut, whole, rtol=1e-5, atol=1e-5)
+    u_consumer = TopKConsumer(np.zeros(1), np.ones(1), 0.0)  # refused before it starts
+    with pytest.raises(CheckFailed, match="needs them whole"):
+        run_pass(_task(setup, [u_consumer], row_lengths=np.full(N, T)))

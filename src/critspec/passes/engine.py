@@ -75,10 +75,27 @@ def drive(
     intervention: Intervention,
     consumers: Sequence[Consumer],
     device: torch.device | str,
+    row_lengths: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """Run every window once under the intervention; each consumer's arrays, in order."""
+    """Run every window once under the intervention; each consumer's arrays, in order.
+
+    With `row_lengths` (int [N], the positions each row needs) a batch is cut to its
+    longest row before the forward: a causal model's logits at a position do not depend
+    on the padding after it, so rows of similar length (the caller sorts them) cost their
+    own length rather than the longest row's. Only logits consumers can use it: a u
+    consumer sees every position of the lattice."""
     device = torch.device(device)
     n_windows, seq_len = input_ids.shape
+    if row_lengths is not None:
+        if any(c.needs_u for c in consumers):
+            raise CheckFailed("row_lengths cut the windows; a consumer of u needs them whole")
+        row_lengths = np.asarray(row_lengths, dtype=np.int64)
+        if (
+            row_lengths.shape != (n_windows,)
+            or (row_lengths < 1).any()
+            or (row_lengths > seq_len).any()
+        ):
+            raise CheckFailed(f"row_lengths must be {n_windows} lengths in 1..{seq_len}")
     shape = PassShape(int(n_windows), int(seq_len), int(n_layers), int(d_ff))
     accs = [c.start(shape, device) for c in consumers]
     u_accs = [a for a, c in zip(accs, consumers, strict=True) if c.needs_u]
@@ -95,7 +112,10 @@ def drive(
 
     with torch.inference_mode():
         for row_start in range(0, n_windows, batch_size):
-            batch = input_ids[row_start : row_start + batch_size].to(device)
+            batch = input_ids[row_start : row_start + batch_size]
+            if row_lengths is not None:
+                batch = batch[:, : int(row_lengths[row_start : row_start + batch_size].max())]
+            batch = batch.to(device)
             batch_rows = batch.shape[0]
             logits = forward(batch, intervention, on_u if u_accs else None, bool(logit_accs))
             if u_accs and not (fired == 1).all():

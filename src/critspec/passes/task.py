@@ -64,6 +64,8 @@ class PassTask:
     input_ids: np.ndarray
     intervention: Intervention
     consumers: tuple[Consumer, ...]
+    # Positions each row needs (logits consumers only; critspec.passes.engine.drive).
+    row_lengths: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,6 +150,7 @@ def run_pass(task: PassTask) -> PassResult:
         intervention=task.intervention,
         consumers=task.consumers,
         device=device,
+        row_lengths=task.row_lengths,
     )
     return PassResult(
         key=task.key,
