@@ -1,6 +1,6 @@
-"""Test-suite options (spec/08_TEST_PLAN.md §1): tests marked `slow` start a Ray cluster or
-kill a worker on it, minutes each on two cores; they run with `--run-slow`
-(`CANON.CLI.TEST_ALL`, `make test-all`) and otherwise skip, saying so."""
+"""Test-suite options (spec/08_TEST_PLAN.md §1): tests marked `slow` take minutes each on two
+cores (a local Ray cluster, every phase of the real-weights profile); they run with
+`--run-slow` (`CANON.CLI.TEST_ALL`, `make test-all`) and otherwise skip, saying so."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         RUN_SLOW,
         action="store_true",
-        help="also run the tests marked slow (a local Ray cluster, minutes each)",
+        help="also run the tests marked slow (minutes each on two cores)",
     )
 
 

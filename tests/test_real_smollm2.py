@@ -191,8 +191,8 @@ def _reduced_profile(tmp_path: Path) -> Path:
     for d in datasets["datasets"]:
         if d["role"] == "CANON.ENUM.DATASET_ROLE.MC":
             d["entry"]["N_QUESTIONS"] = N_QUESTIONS
-    (tmp_path / "datasets.yaml").write_text(yaml.safe_dump(datasets))
-    pipeline["datasets_file"] = str(tmp_path / "datasets.yaml")
+    (tmp_path / "mc_reduced.yaml").write_text(yaml.safe_dump(datasets))
+    pipeline["datasets_file"] = str(tmp_path / "mc_reduced.yaml")
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(pipeline))
     return path
@@ -202,6 +202,7 @@ def _run(run_dir: Path, artifact: str) -> Path:
     return run_dir / RESULTS / artifact
 
 
+@pytest.mark.slow
 def test_every_phase_runs_on_the_reduced_real_profile(
     real_cache: Path,
     tmp_path: Path,

@@ -25,12 +25,12 @@ M = TypeVar("M", bound=BaseModel)
 
 def read_yaml(path: Path) -> Any:
     """A spec file through the bounded loader: a duplicate key (e.g. from a merge) is refused."""
-    from critspec.store.writers import UniqueKeySafeLoader
+    from critspec.store.writers import CUniqueKeySafeLoader
     from critspec.store.writers import read_yaml as unique_keys
 
     if not path.is_file():
         raise ContractError(f"{path}: spec file missing")
-    return unique_keys(path, ContractError, UniqueKeySafeLoader)
+    return unique_keys(path, ContractError, CUniqueKeySafeLoader)
 
 
 def parse(model: type[M], path: Path, data: Any) -> M:
