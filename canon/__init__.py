@@ -83,8 +83,8 @@ class CANON:
             SELFCHECK = 'critspec selfcheck'
             SELFCHECK_FULL = 'critspec selfcheck --full'
             ANALYZE_RASTERS = 'critspec analyze-rasters rasters.npz --conditions raster_conditions.parquet --runs-dir runs'
-        TEST = 'python -m pytest tests acceptance -n auto -rs'
-        TEST_ALL = 'python -m pytest tests acceptance -n auto -rs --run-slow'
+        TEST = 'python -m pytest tests acceptance -n auto --dist loadgroup -rs'
+        TEST_ALL = 'python -m pytest tests acceptance -n auto --dist loadgroup -rs --run-slow'
         FINDINGS = 'python -m critspec.findings --config configs/smollm2/pipeline.yaml'
         class VALIDATE_FLAG:
             PACK = '--pack'

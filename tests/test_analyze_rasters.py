@@ -21,6 +21,8 @@ from critspec.store import writers
 from critspec.store.writers import read_json
 from critspec.validate import contracts
 
+# One worker runs this module: its embedded pipeline is built once (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("analyze_rasters")
 SUB = CANON.CLI.SUBCOMMAND
 EXIT = CANON.CLI.EXIT
 NULL_SUFFIX = CANON.OUTPUT.NULL_SUFFIX

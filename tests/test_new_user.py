@@ -36,6 +36,9 @@ from critspec.paths import project_root
 from critspec.spec.load import project_spec
 from critspec.store.writers import read_json
 
+# One worker runs this module: its module-scoped pipeline is built once (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("new_user")
+
 ROOT = project_root()
 SUB = CANON.CLI.SUBCOMMAND
 OK, CONTRACT, DEPENDENCY = CANON.CLI.EXIT.OK, CANON.CLI.EXIT.CONTRACT, CANON.CLI.EXIT.DEPENDENCY

@@ -56,10 +56,14 @@ def _installed() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(
-    not _installed(),
-    reason=f"{MODEL.DISTRIBUTION}=={MODEL.VERSION} is not installed (run `make real`)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not _installed(),
+        reason=f"{MODEL.DISTRIBUTION}=={MODEL.VERSION} is not installed (run `make real`)",
+    ),
+    # One worker runs this module: the converted model is built once (--dist loadgroup).
+    pytest.mark.xdist_group("real_smollm2"),
+]
 
 
 def _defn() -> GgufPackageDef:

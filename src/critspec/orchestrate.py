@@ -394,7 +394,6 @@ def execute(inv: Invocation, chosen: dict[Node, SealedRun] | None = None) -> Pat
     runs by node outright (run-all passes the runs it just sealed or reused)."""
     upstream = upstream_runs(inv, chosen)
     configure_determinism(inv.config.pipeline.runtime.torch_threads)
-    runner = importlib.import_module(inv.phase.runner)
     with open_run(
         phase=inv.phase,
         runs_dir=inv.options.runs_dir,
@@ -404,6 +403,9 @@ def execute(inv: Invocation, chosen: dict[Node, SealedRun] | None = None) -> Pat
         run_id_mode=inv.options.run_id_mode,
         allow_resume=inv.options.allow_resume,
     ) as run:
+        # Imported once the run is open: a run that exists is refused (exit 4) without
+        # paying for the runner's imports (transformers for the model phases).
+        runner = importlib.import_module(inv.phase.runner)
         runner.run(PhaseContext(inv=inv, upstream=upstream, run=run))
     return run.final_dir
 
