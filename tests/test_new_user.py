@@ -36,7 +36,8 @@ from critspec.paths import project_root
 from critspec.spec.load import project_spec
 from critspec.store.writers import read_json
 
-# One worker runs this module: its module-scoped pipeline is built once (--dist loadgroup).
+# One worker runs this module (--dist loadgroup) and builds its pipeline once (session scope:
+# a worker that runs other tests in between keeps it).
 pytestmark = pytest.mark.xdist_group("new_user")
 
 ROOT = project_root()
@@ -57,7 +58,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "src"), str(ROOT)))}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The reduced pipeline's runs directory and run-all's stderr (not a terminal)."""
     runs = tmp_path_factory.mktemp("newuser") / "store"
