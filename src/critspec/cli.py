@@ -600,6 +600,13 @@ def main(argv: list[str] | None = None) -> int:
         code = _interrupted(interrupts.sealed_since(sealed_before))
     if ENTRY:
         interrupts.ignore_stop()
+        if code == CANON.CLI.EXIT.INTERRUPTED:
+            # Reported already; leave now, as a stop during start-up does: the interpreter
+            # would otherwise re-deliver an interrupt it saw during an import at its exit
+            # and end by the signal instead of this exit code.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return code
 
 
