@@ -44,6 +44,7 @@ from runners.common import (
     map_passes,
     pass_task,
 )
+from runners.phase3_extract_rasters import rate_rows
 
 EVENT = CANON.ENUM.LOG_EVENT
 CHECK = CANON.ENUM.CHECK_ID
@@ -98,7 +99,8 @@ def run(ctx: PhaseContext) -> None:
 
     windows = window_rows(conditions, per_cond, seq_id, nll_sum, n_tokens)
     achieved = A.sum(axis=(1, 3), dtype=np.int64) / (n_windows * seq_len * loaded.info.d_ff)
-    rates = rate_rows(conditions, achieved)
+    # Phase 3's per-(condition, layer) rate rows; Dataset B's table has no cond_id column.
+    rates = rate_rows(conditions, achieved).drop(columns="cond_id")
     ctx.run.log.event(
         EVENT.CHECK,
         {"check_id": CHECK.OOS_RATE, "max_abs_err": float(rates["abs_err"].max())},
@@ -169,24 +171,6 @@ def window_rows(conditions, per_cond, seq_id, nll_sum, n_tokens) -> pd.DataFrame
             )
         )
     return pd.concat(frames, ignore_index=True)
-
-
-def rate_rows(conditions, achieved: np.ndarray) -> pd.DataFrame:
-    rows = [
-        {
-            "spike_def_id": c.spike_def_id,
-            "target_rate": c.target_rate,
-            "g": c.g,
-            "layer": layer,
-            "tau": float(c.tau[layer]),
-            "r_star": float(c.r_star[layer]),
-            "achieved_rate": float(achieved[c.cond_id, layer]),
-            "abs_err": abs(float(achieved[c.cond_id, layer]) - float(c.r_star[layer])),
-        }
-        for c in conditions
-        for layer in range(len(c.tau))
-    ]
-    return pd.DataFrame(rows)
 
 
 def b_measured(ws: WindowStats, nll_sum, n_tokens, weights, chi_eps: float) -> dict:
