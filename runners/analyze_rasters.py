@@ -93,19 +93,10 @@ def analysis_params(config: ResolvedConfig, inputs: ExternalRasters) -> Analysis
     from critspec.analysis.tables import CANON_NULL_SUFFIXES, AnalysisParams
 
     an = config.pipeline.analysis
-    return AnalysisParams(
-        bootstrap_seed=CANON.CONST.BOOTSTRAP_SEED,
-        bootstrap_reps=an.bootstrap_reps,
-        ci_percentiles=an.ci_percentiles,
-        chi_eps=an.chi_eps,
-        cc_max=an.cc_max_components_per_seq,
-        d_range_min=an.crackling_d_range_min,
-        d_range_max=an.crackling_d_range_max,
-        crackling_min_points=an.crackling_min_points,
-        tail_min_samples=an.tail_fit_min_tail_samples,
-        ci_width_max=an.ci_width_max,
-        gains=tuple(inputs.bindings()["gains"]),  # type: ignore[arg-type]
-        gstar=gstar_of(inputs.conditions),
+    return AnalysisParams.from_config(
+        an,
+        tuple(inputs.bindings()["gains"]),  # type: ignore[arg-type]
+        gstar_of(inputs.conditions),
         null_suffixes=tuple((n, s) for n, s in CANON_NULL_SUFFIXES if n in NULLS_FROM_A),
         identifiability=inputs.has_gain_axis,
     )

@@ -56,20 +56,7 @@ def run(ctx: PhaseContext) -> None:
         )
 
     an = cfg.analysis
-    params = AnalysisParams(
-        bootstrap_seed=CANON.CONST.BOOTSTRAP_SEED,
-        bootstrap_reps=an.bootstrap_reps,
-        ci_percentiles=an.ci_percentiles,
-        chi_eps=an.chi_eps,
-        cc_max=an.cc_max_components_per_seq,
-        d_range_min=an.crackling_d_range_min,
-        d_range_max=an.crackling_d_range_max,
-        crackling_min_points=an.crackling_min_points,
-        tail_min_samples=an.tail_fit_min_tail_samples,
-        ci_width_max=an.ci_width_max,
-        gains=tuple(cfg.gain_grid.gains),
-        gstar=gstar_table(gstar_doc),
-    )
+    params = AnalysisParams.from_config(an, tuple(cfg.gain_grid.gains), gstar_table(gstar_doc))
     tables = analyze(
         rasters["A"],
         rasters["X"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,6 +75,27 @@ class AnalysisParams:
     # False for rasters without a gain axis (analyze-rasters without a conditions table,
     # spec/12 section 6): no gstar to judge, so no identifiability table.
     identifiability: bool = True
+
+    @classmethod
+    def from_config(
+        cls, an: Any, gains: tuple[float, ...], gstar: Mapping, **rest: Any
+    ) -> AnalysisParams:
+        """The parameters an `analysis` config section sets (Phase 5, analyze-rasters)."""
+        return cls(
+            bootstrap_seed=CANON.CONST.BOOTSTRAP_SEED,
+            bootstrap_reps=an.bootstrap_reps,
+            ci_percentiles=an.ci_percentiles,
+            chi_eps=an.chi_eps,
+            cc_max=an.cc_max_components_per_seq,
+            d_range_min=an.crackling_d_range_min,
+            d_range_max=an.crackling_d_range_max,
+            crackling_min_points=an.crackling_min_points,
+            tail_min_samples=an.tail_fit_min_tail_samples,
+            ci_width_max=an.ci_width_max,
+            gains=gains,
+            gstar=gstar,
+            **rest,
+        )
 
     def crackling_params(self) -> CracklingParams:
         return CracklingParams(
