@@ -17,7 +17,7 @@ from critspec.events.null import (
     splitmix64_stream,
     time_permute_rasters,
 )
-from critspec.seeding import derive_seed
+from critspec.seeding import derive_seed, derive_seeds
 
 SD = CANON.ENUM.SPIKE_DEF_ID
 NULL = CANON.ENUM.NULL_ID
@@ -188,3 +188,18 @@ def test_token_shuffle_keeps_the_ends_and_permutes_the_interior() -> None:
     same_tokens = np.repeat(ids[:1], 2, axis=0)
     twice = shuffle_interior_tokens(same_tokens, np.array([5, 6]))
     assert not np.array_equal(twice[0], twice[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    prefix=st.tuples(st.text(max_size=6), st.floats(allow_nan=False), st.integers()),
+    suffixes=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 99)), max_size=12),
+)
+def test_batched_seeds_equal_one_by_one(prefix: tuple, suffixes: list[tuple[int, int]]) -> None:
+    want = np.array([derive_seed(*prefix, *s) for s in suffixes], dtype=np.uint64)
+    assert np.array_equal(derive_seeds(prefix, suffixes), want)
+
+
+def test_batched_seeds_refuse_an_empty_suffix() -> None:
+    with pytest.raises(ValueError, match="non-empty suffix"):
+        derive_seeds(("a",), [()])

@@ -32,7 +32,7 @@ import pandas as pd
 from canon import CANON
 from critspec.errors import CheckFailed, ConfigError
 from critspec.passes.intervention import condition
-from critspec.seeding import derive_seed
+from critspec.seeding import derive_seed, derive_seeds
 
 CondKey = tuple[str, float, float]
 """The semantic keys of a condition: (spike_def_id, target_rate, g)."""
@@ -69,10 +69,8 @@ def time_permute(A: np.ndarray, keys: tuple) -> np.ndarray:
         raise ValueError(f"A must be [N, L, T], got shape {A.shape}")
     n_windows, n_layers, seq_len = A.shape
     base = tuple(_plain(k) for k in keys)
-    seeds = np.array(
-        [[derive_seed(*base, n, layer) for layer in range(n_layers)] for n in range(n_windows)],
-        dtype=np.uint64,
-    )
+    pairs = ((n, layer) for n in range(n_windows) for layer in range(n_layers))
+    seeds = derive_seeds(base, pairs).reshape(n_windows, n_layers)
     A_perm = np.take_along_axis(A, _permutations(seeds, seq_len), axis=2)
     same = (np.sort(A, axis=2) == np.sort(A_perm, axis=2)).all(axis=2)
     if not same.all():
@@ -111,16 +109,15 @@ def raster_row_seeds(
 ) -> np.ndarray:
     """uint64 [C, N, L]: derive_seed(null_id, sd, r, g, seq_id[n], layer) per row."""
     seqs = [int(s) for s in np.asarray(seq_id)]
-    return np.array(
-        [
-            [
-                [derive_seed(null_id, *_cond_key(k), s, layer) for layer in range(n_layers)]
-                for s in seqs
-            ]
-            for k in cond_keys
-        ],
-        dtype=np.uint64,
-    ).reshape(len(cond_keys), len(seqs), n_layers)
+    per_cond = [
+        derive_seeds(
+            (null_id, *_cond_key(k)), ((s, layer) for s in seqs for layer in range(n_layers))
+        )
+        for k in cond_keys
+    ]
+    if not per_cond:
+        return np.empty((0, len(seqs), n_layers), dtype=np.uint64)
+    return np.stack(per_cond).reshape(len(cond_keys), len(seqs), n_layers)
 
 
 def check_sorted_rows(

@@ -92,7 +92,111 @@ def candidates(
     return torch.nonzero(mask.reshape(-1)).squeeze(1)
 
 
+class ZBuffers:
+    """Reusable buffers of the CPU scan: z of one layer-batch and two boolean masks (fresh
+    ones per layer-batch would be allocated and page-faulted anew on the hot path)."""
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, ...] = ()
+        self._z = torch.empty(0)
+        self._a = self._b = np.empty(0, dtype=bool)
+
+    def get(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        if shape != self._shape:
+            self._shape = shape
+            self._z = torch.empty(shape, dtype=torch.float32)
+            self._a, self._b = np.empty(shape, dtype=bool), np.empty(shape, dtype=bool)
+        return self._z, self._a, self._b
+
+
 def feed(
+    tops: Mapping[str, StreamingTopK],
+    layer: int,
+    u: torch.Tensor,
+    mu_l: torch.Tensor,
+    sigma_l: torch.Tensor,
+    eps: float,
+    row_start: int,
+    buffers: ZBuffers,
+) -> None:
+    """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
+
+    On the CPU, z of the whole layer-batch is computed into a reused buffer and scanned
+    (feed_z); elsewhere u is scanned against per-unit bounds (feed_u), which needs no
+    buffer as large as u. Both give the same top-K.
+    """
+    if u.device.type == CANON.ENUM.DEVICE.CPU:
+        feed_z(tops, layer, u, mu_l, sigma_l, eps, row_start, buffers)
+    else:
+        # Off the CPU the candidate scan uses torch's kernels and no mask buffers.
+        feed_u(tops, layer, u, mu_l, sigma_l, eps, row_start, MaskBuffers())
+
+
+def _offer_all(top: StreamingTopK, layer: int, z: torch.Tensor, sd: str, row_start: int) -> None:
+    """Offer every value of a layer-batch (a guessed floor kept too few)."""
+    everything = torch.arange(z.numel(), device=z.device)
+    top.offer(layer, spike_values(z, sd), everything, z.numel(), row_start, -math.inf)
+
+
+def feed_z(
+    tops: Mapping[str, StreamingTopK],
+    layer: int,
+    u: torch.Tensor,
+    mu_l: torch.Tensor,
+    sigma_l: torch.Tensor,
+    eps: float,
+    row_start: int,
+    buffers: ZBuffers,
+) -> None:
+    """feed on the CPU: z of the whole layer-batch by standardize's own two operations
+    (so bit-identical to it), floors and the candidate scan on z with scalar bounds, and
+    the candidates' z gathered from the buffer. On one thread torch's subtract and
+    divide and numpy's compare and flatnonzero are the fastest kernels for each step
+    (bench/phase2_overhead.py measures the result)."""
+    d_ff = u.shape[-1]
+    u2 = u.reshape(-1, d_ff)
+    numel = u2.numel()
+    z, above, below = buffers.get(tuple(u2.shape))
+    torch.sub(u2, mu_l, out=z)
+    torch.div(z, sigma_l + eps, out=z)
+    z_flat = z.reshape(-1)
+    floors = {}
+    for sd, top in tops.items():
+        floor = top.floor(layer)
+        if floor == -math.inf:
+            floor = top.propose_floor(
+                layer, spike_values(z_flat[:: sample_stride(numel)], sd), numel
+            )
+        floors[sd] = floor
+    regions = [z_region(sd, floor) for sd, floor in floors.items()]
+    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
+    if upper > -math.inf:
+        zn = z.numpy()
+        np.greater(zn, upper, out=above)
+        if lower > -math.inf:
+            np.less(zn, lower, out=below)
+            np.logical_or(above, below, out=above)
+        idx_np = np.flatnonzero(above)
+        idx = torch.from_numpy(idx_np)
+        z_cand = torch.from_numpy(zn.reshape(-1).take(idx_np))
+    for sd, top in tops.items():
+        if upper > -math.inf:
+            v = spike_values(z_cand, sd)
+            sel = indices_above(v, floors[sd])
+            if top.offer(
+                layer,
+                v.index_select(0, sel),
+                idx.index_select(0, sel),
+                numel,
+                row_start,
+                floors[sd],
+            ):
+                continue
+        # offer keeps what it is given: never hand it a view of the reused buffer.
+        _offer_all(top, layer, z_flat.clone(), sd, row_start)
+
+
+def feed_u(
     tops: Mapping[str, StreamingTopK],
     layer: int,
     u: torch.Tensor,
@@ -102,9 +206,8 @@ def feed(
     row_start: int,
     buffers: MaskBuffers,
 ) -> None:
-    """Offer one layer-batch of u to every spike definition's top-K with one shared scan.
-
-    Each definition's floor is a region of z (z_region). The scan compares u itself
+    """feed without a z buffer (accelerators): each definition's floor is a region of z
+    (z_region). The scan compares u itself
     with per-unit bounds of the union of the regions (no full standardization pass);
     z is computed only for the candidates, by the same formula, so it is bit-identical
     to standardizing everything, and the exact floor test is made on that z.
@@ -145,5 +248,4 @@ def feed(
                 continue
         if z_all is None:
             z_all = standardize(u2, mu_l, sigma_l, eps).reshape(-1)
-        everything = torch.arange(numel, device=u.device)
-        top.offer(layer, spike_values(z_all, sd), everything, numel, row_start, -math.inf)
+        _offer_all(top, layer, z_all, sd, row_start)

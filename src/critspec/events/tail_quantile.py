@@ -159,6 +159,12 @@ def _take(values: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _kth_largest(values: torch.Tensor, rank: int) -> float:
+    """The rank-th largest value (1-based) of the 1-D values."""
+    if values.device.type == CANON.ENUM.DEVICE.CPU:
+        # The same value; numpy's introselect is about three times faster than
+        # torch.kthvalue on one CPU thread, and floors are chosen once per batch.
+        arr = values.numpy()
+        return float(np.partition(arr, arr.size - rank)[arr.size - rank])
     return float(torch.kthvalue(values, values.numel() - rank + 1).values)
 
 

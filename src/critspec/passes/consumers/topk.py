@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from canon import CANON
-from critspec.events.scan import MaskBuffers, feed
+from critspec.events.scan import ZBuffers, feed
 from critspec.events.tail_quantile import StreamingTopK, TopK
 from critspec.passes.consumers.base import NoLogits, PassShape
 
@@ -52,7 +52,7 @@ class _TopKAccumulator(NoLogits):
         self.eps = spec.eps
         row = shape.seq_len * shape.d_ff
         self.tops = {sd: StreamingTopK(shape.n_layers, list(ks), row) for sd, ks in spec.K.items()}
-        self.buffers = MaskBuffers()
+        self.buffers = ZBuffers()
 
     def on_u(self, layer: int, u: torch.Tensor, row_start: int) -> None:
         feed(
