@@ -1,6 +1,6 @@
-"""Test-suite options (spec/08_TEST_PLAN.md §1): tests marked `slow` take minutes each on two
-cores (a local Ray cluster, every phase of the real-weights profile); they run with
-`--run-slow` (`CANON.CLI.TEST_ALL`, `make test-all`) and otherwise skip, saying so."""
+"""Test-suite options (spec/08_TEST_PLAN.md §1): tests marked `slow` take many minutes on
+two cores (every phase of the real-weights profile); they run with `--run-slow`
+(`CANON.CLI.TEST_ALL`, `make test-all`) and otherwise skip, saying so."""
 
 from __future__ import annotations
 

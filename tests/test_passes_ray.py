@@ -31,6 +31,9 @@ ROLES = (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE)
 SUB = CANON.CLI.SUBCOMMAND
 RAY = CANON.ENUM.EXECUTOR.RAY
 HAS_RAY = ray_available()
+# One worker runs them one after the other: each starts its own local cluster on the
+# machine's CPUs, and two at once would only contend for them.
+pytestmark = pytest.mark.xdist_group("ray")
 needs_ray = pytest.mark.skipif(
     not HAS_RAY,
     reason="ray is not installed; install the extra: "
@@ -60,7 +63,6 @@ def _phase(sub: str, config: str, store: Path, role: str, *extra: str) -> None:
 
 
 @needs_ray
-@pytest.mark.slow
 def test_ray_matches_in_process_for_phases_2_and_3(tmp_path: Path) -> None:
     config = reduced_config(tmp_path)
     local, remote = tmp_path / "inproc", tmp_path / "distributed"
@@ -143,7 +145,6 @@ class _KillsItsWorker:
 
 
 @needs_ray
-@pytest.mark.slow
 def test_dead_worker_is_one_line_exit_2(tmp_path: Path) -> None:
     config = load_config(Path(reduced_config(tmp_path)))
     entry = config.model_entry(ROLES[0])
