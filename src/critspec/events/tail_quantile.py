@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -53,6 +54,12 @@ class TopK:
     positions: np.ndarray
     n: int
 
+    @cached_property
+    def values64(self) -> np.ndarray:
+        """The values in float64, for comparisons with a float64 tau (made once: every
+        target rate of a spike definition compares the same buffer)."""
+        return self.values.astype(np.float64)
+
     def sorted_desc(self) -> TopK:
         """The same entries ordered by value descending, then position ascending."""
         order = np.lexsort((self.positions, -self.values))
@@ -90,7 +97,7 @@ def match_rate(top: TopK, r_star: float) -> RateMatch:
         part = np.partition(top.values, (m - k - 1, m - k))
         tau = tail_tau(part[m - k], part[m - k - 1], k)
     # float64 compare: tau is a midpoint of two float32 values and must not be rounded.
-    n_above = int(np.count_nonzero(top.values.astype(np.float64) > tau))
+    n_above = int(np.count_nonzero(top.values64 > tau))
     achieved = n_above / top.n
     return RateMatch(
         tau=tau,
@@ -105,7 +112,7 @@ def match_rate(top: TopK, r_star: float) -> RateMatch:
 
 def event_positions(top: TopK, tau: float) -> np.ndarray:
     """Flat positions of the events v > tau of one layer (all within the top-K buffer)."""
-    return top.positions[top.values.astype(np.float64) > tau]
+    return top.positions[top.values64 > tau]
 
 
 # Streaming knobs (cost only; results are exact whatever their values).
