@@ -30,10 +30,10 @@ from tests.test_run_all import reduced_config
 ROLES = (CANON.ENUM.MODEL_ROLE.INSTRUCT, CANON.ENUM.MODEL_ROLE.BASE)
 SUB = CANON.CLI.SUBCOMMAND
 RAY = CANON.ENUM.EXECUTOR.RAY
-HAS_RAY = ray_available()
 # One worker runs them one after the other: each starts its own local cluster on the
 # machine's CPUs, and two at once would only contend for them.
-pytestmark = pytest.mark.xdist_group("ray")
+pytestmark = pytest.mark.xdist_group(RAY)
+HAS_RAY = ray_available()
 needs_ray = pytest.mark.skipif(
     not HAS_RAY,
     reason="ray is not installed; install the extra: "
