@@ -1,8 +1,9 @@
 """Coverage of Phase 5's nominal 95% intervals on synthetic rasters with known b_tot and chi
 (spec/12_STATISTICS_AND_BOOTSTRAP.md, section 5), at each shipped profile's window count and
-at the counts given: the studentized interval Phase 5 reports beside the percentile one.
+at the counts given: the studentized interval Phase 5 reports (small-sample levels, spec/12
+section 3) beside the percentile one.
 
-    .venv/bin/python bench/coverage_study.py [--sets 400] [--windows 16 32 64 128]
+    .venv/bin/python bench/coverage_study.py [--sets 2000] [--windows 16 32 64 128]
 """
 
 from __future__ import annotations

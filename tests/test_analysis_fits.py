@@ -16,6 +16,7 @@ from critspec.analysis.crackling import CracklingParams, crackling, gamma_ols
 from critspec.analysis.powerlaw_fit import (
     ALPHA_RANGE,
     PARAMETER_RANGES,
+    XMIN_RANGE,
     _ks_positions,
     candidates,
     discrete_alpha_mle,
@@ -75,12 +76,14 @@ def test_hurwitz_zeta_equals_scipy() -> None:
     assert np.allclose(hurwitz_zeta(s, a), special.zeta(s, a), rtol=2e-8, atol=0)
 
 
-def naive_fit(sample: np.ndarray, min_tail: int) -> tuple[float, float]:
+def naive_fit(
+    sample: np.ndarray, min_tail: int, xmin_range: tuple[float, float] = XMIN_RANGE
+) -> tuple[float, float]:
     """Clauset's recipe by direct loops with scipy: per candidate the exact discrete MLE
     (bounded scalar minimization) and the KS distance at the same evaluation points."""
     values = np.unique(sample)
     best = (np.inf, np.nan, np.nan)
-    for x0 in candidates(values):
+    for x0 in candidates(values, xmin_range):
         tail = np.sort(sample[sample >= x0])
         if tail.size < min_tail:
             continue
@@ -109,6 +112,19 @@ def test_xmin_search_equals_a_direct_loop(a: float) -> None:
     assert fit.xmin == xmin and fit.alpha == pytest.approx(alpha, abs=1e-4)
     # powerlaw's own MLE at that xmin agrees too.
     assert powerlaw_at(x, fit).power_law.alpha == pytest.approx(fit.alpha, abs=1e-3)
+
+
+def test_a_bounded_xmin_search_equals_a_direct_loop_over_its_range() -> None:
+    """A study may bound the xmin search (bench/percolation_study.py): the candidates are
+    the distinct values inside the bounds, and the fit is the direct loop's over them."""
+    x = np.concatenate([zipf(2.1, 3000, seed=13), np.random.default_rng(5).integers(1, 9, 600)])
+    values, counts = np.unique(x.astype(float), return_counts=True)
+    bounds = (6.0, 40.0)
+    assert set(candidates(values, bounds)) == {v for v in values if 6 <= v <= 40}
+    rows = fit_rows(counts[None, :].astype(float), values, MIN_TAIL, None, bounds)
+    alpha, xmin = naive_fit(x.astype(float), MIN_TAIL, bounds)
+    assert 6 <= rows.xmin[0] <= 40 and rows.xmin[0] == xmin
+    assert rows.alpha[0] == pytest.approx(alpha, abs=1e-4)
 
 
 def test_each_replicate_rechooses_xmin_as_a_fit_of_its_own_sample() -> None:

@@ -168,10 +168,11 @@ class RowFits:
     ks: np.ndarray
 
 
-def candidates(values: np.ndarray) -> np.ndarray:
-    """The xmin candidates among sorted distinct values: inside XMIN_RANGE, at most
-    XMIN_CANDIDATES, log-spaced by position when there are more."""
-    inside = values[(values >= XMIN_RANGE[0]) & (values <= XMIN_RANGE[1])]
+def candidates(values: np.ndarray, xmin_range: tuple[float, float] = XMIN_RANGE) -> np.ndarray:
+    """The xmin candidates among sorted distinct values: inside xmin_range (CANON's
+    POWERLAW_XMIN_RANGE unless a study bounds it), at most XMIN_CANDIDATES, log-spaced by
+    position when there are more."""
+    inside = values[(values >= xmin_range[0]) & (values <= xmin_range[1])]
     if inside.size <= XMIN_CANDIDATES:
         return inside
     pos = np.unique(np.round(np.geomspace(1, inside.size, XMIN_CANDIDATES)).astype(int) - 1)
@@ -185,7 +186,11 @@ def _ks_positions(n: int) -> np.ndarray:
 
 
 def fit_rows(
-    counts: np.ndarray, values: np.ndarray, min_tail: int, xmax: float | None = None
+    counts: np.ndarray,
+    values: np.ndarray,
+    min_tail: int,
+    xmax: float | None = None,
+    xmin_range: tuple[float, float] = XMIN_RANGE,
 ) -> RowFits:
     """Fit every row of counts [R, V] over sorted distinct values [V]."""
     counts = np.asarray(counts, dtype=np.float64)
@@ -198,7 +203,7 @@ def fit_rows(
     )
     upper = values <= xmax if xmax is not None else np.ones(values.size, dtype=bool)
     values, counts = values[upper], counts[:, upper]
-    cands = candidates(values)
+    cands = candidates(values, xmin_range)
     if cands.size == 0:
         return best
     # Tail sums at every candidate at once: reverse cumulative sums over the values.

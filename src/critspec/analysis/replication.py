@@ -139,6 +139,7 @@ def _curve(
             reps[:, j],
             lattice_se(stats, w, p.chi_eps).b_tot,
             p.ci_percentiles,
+            n_seq,
         )
         rows.append(
             {

@@ -173,9 +173,9 @@ def _ci_columns(name: str, value: float, reps: np.ndarray, pct) -> dict[str, flo
 
 
 def _t_columns(
-    name: str, value: float, se: float, reps: np.ndarray, se_reps: np.ndarray, pct
+    name: str, value: float, se: float, reps: np.ndarray, se_reps: np.ndarray, pct, n_seq: int
 ) -> dict[str, float]:
-    low, high = studentized_ci(value, se, reps, se_reps, pct)
+    low, high = studentized_ci(value, se, reps, se_reps, pct, n_seq)
     return {name: float(value), name + LOW: low, name + HIGH: high}
 
 
@@ -328,6 +328,7 @@ def analyze(
                 getattr(reps, name),
                 getattr(se_reps, name),
                 pct,
+                n_seq,
             )
         b_tot_reps[cid] = reps.b_tot
         for nid, suffix in params.null_suffixes:
@@ -346,8 +347,9 @@ def analyze(
                 reps.b_tot - n_reps.b_tot,
                 ratio_diff_se(num, den, num2, den2, w),
                 pct,
+                n_seq,
             )
-        row |= _t_columns("chi", point.chi[0], se.chi[0], reps.chi, se_reps.chi, pct)
+        row |= _t_columns("chi", point.chi[0], se.chi[0], reps.chi, se_reps.chi, pct, n_seq)
         mr = branching_ratio_mr(A[cid], w, pct)
         row |= {
             "m_mr": mr.m,

@@ -1,0 +1,96 @@
+"""How reliable is the selfcheck's percolation case (spec/12_STATISTICS_AND_BOOTSTRAP.md,
+section 5)? tau_S of the interior clusters of 2D site percolation at p_c, fitted by
+Phase 5's power-law fit (spec/11_AVALANCHES_AND_SIGNATURES.md, section 2), on K
+independent data sets of the selfcheck's shape (SELFCHECK_PERC_LATTICES lattices of
+side L), under several fitting rules: the mean, the spread between data sets and how
+many land within SELFCHECK_PERC_TAU_TOL of 187/91.
+
+Rules: Phase 5's fit as shipped (KS-chosen xmin in POWERLAW_XMIN_RANGE, no upper
+cutoff); an upper size cutoff xmax = L^2 / k (left out above it, pmf normalized on
+[xmin, xmax]); a lower bound on the xmin search; and interior clusters weighted by the
+Miles-Lantuejoul edge correction L^2 / ((L - 1 - H)(L - 1 - D)) (the inverse of the
+fraction of positions at which a cluster of that extent lies inside the boundary:
+undoes the depletion of large clusters that excluding boundary clusters causes).
+
+    .venv/bin/python bench/percolation_study.py [--sets 8] [--sides 512 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from canon import CANON
+from critspec.analysis.avalanches import avalanches
+from critspec.analysis.powerlaw_fit import XMIN_RANGE, fit_rows
+from critspec.analysis.selfcheck import TAU_2D, TAU_TOL
+from critspec.seeding import rng_for
+
+C = CANON.CONST
+ADJ = CANON.ENUM.ADJACENCY
+# (label, xmax as a divisor of L^2 or None, lower end of the xmin search, edge-weighted)
+RULES = (
+    ("shipped", None, XMIN_RANGE[0], False),
+    ("xmax L^2/256", 256, XMIN_RANGE[0], False),
+    ("xmax L^2/1024", 1024, XMIN_RANGE[0], False),
+    ("xmin >= 10", None, 10, False),
+    ("xmin >= 10, xmax L^2/256", 256, 10, False),
+    ("xmin >= 32", None, 32, False),
+    ("edge-weighted", None, XMIN_RANGE[0], True),
+    ("edge-weighted, xmin >= 32", None, 32, True),
+    ("edge-weighted, xmin >= 64", None, 64, True),
+)
+
+
+def interior(adjacency: str, p: float, side: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, Miles-Lantuejoul weights) of the interior clusters of data set k."""
+    n = C.SELFCHECK_PERC_LATTICES
+    rng = rng_for("percolation_study", adjacency, p, side, k)
+    X = (rng.random((n, side, side)) < p).astype(np.uint8)
+    av = avalanches(X, adjacency, X[0].size, 0, np.arange(n))
+    keep = ~av.boundary
+    h, d = av.height[keep].astype(np.float64), av.duration[keep].astype(np.float64)
+    return av.size[keep].astype(np.float64), side * side / ((side - 1.0 - h) * (side - 1.0 - d))
+
+
+def fit(sizes: np.ndarray, weights: np.ndarray, side: int, rule: tuple) -> float:
+    _, divisor, lower, weighted = rule
+    values, inverse = np.unique(sizes, return_inverse=True)
+    counts = np.bincount(inverse, weights=weights if weighted else None)[None, :]
+    xmax = None if divisor is None else side * side / divisor
+    rows = fit_rows(counts, values, C.SELFCHECK_PERC_MIN_TAIL, xmax, (lower, XMIN_RANGE[1]))
+    return float(rows.alpha[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sets", type=int, default=8)
+    parser.add_argument(
+        "--sides",
+        type=int,
+        nargs="*",
+        default=[2**C.SELFCHECK_PERC_SIDE_SMALL_LOG2, 2**C.SELFCHECK_PERC_SIDE_FULL_LOG2],
+    )
+    args = parser.parse_args()
+    cases = ((ADJ.ADJ_4N, C.SELFCHECK_PERC_PC_4N), (ADJ.ADJ_8N, C.SELFCHECK_PERC_PC_8N))
+    print(f"tau_S of interior clusters, truth {TAU_2D:.4f} +- {TAU_TOL:g}; {args.sets} data sets")
+    print(f"{'case':28} {'rule':27} {'mean':>6} {'sd':>6} {'within':>7}")
+    for side in args.sides:
+        for adjacency, p in cases:
+            start = time.perf_counter()
+            data = [interior(adjacency, p, side, k) for k in range(args.sets)]
+            case = f"{adjacency} {C.SELFCHECK_PERC_LATTICES}x{side}^2"
+            for rule in RULES:
+                tau = np.array([fit(s, w, side, rule) for s, w in data])
+                within = int(np.sum(np.abs(tau - TAU_2D) <= TAU_TOL))
+                print(
+                    f"{case:28} {rule[0]:27} {tau.mean():6.3f} {tau.std(ddof=1):6.3f} "
+                    f"{within:3d}/{args.sets}"
+                )
+            print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
