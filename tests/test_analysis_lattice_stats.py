@@ -104,11 +104,14 @@ def test_linearized_se_and_studentized_ci_by_explicit_residuals() -> None:
     # The small-sample levels by hand for 9 windows (spec/12 section 3):
     # 100 Phi(sqrt(9/8) t_8(0.025)), t_8(0.025) = -2.306004 from a t table: Phi(-2.44589)
     # = 0.7225 % (and 99.2775 % by symmetry).
-    assert (lo_q, hi_q) == (2.5, 97.5)
+    assert lo_q / 100.0 == pytest.approx(0.025) and hi_q == 100.0 - lo_q  # the table's level
     lv = 50.0 * math.erfc(np.sqrt(9.0 / 8.0) * 2.306004135 / math.sqrt(2.0))
     assert lv == pytest.approx(0.7225, abs=1e-4)
     assert low == pytest.approx(point - np.percentile(t, 100.0 - lv) * se0)
     assert high == pytest.approx(point - np.percentile(t, lv) * se0)
+
+
+LO, HI = CANON.CONST.BOOTSTRAP_CI_PERCENTILES
 
 
 def test_small_sample_percentiles_by_hand() -> None:
@@ -116,15 +119,17 @@ def test_small_sample_percentiles_by_hand() -> None:
     a t table (t_15(0.975) = 2.131450, t_127(0.975) = 1.978819), Phi by erfc."""
     from critspec.analysis.bootstrap import small_sample_percentiles
 
+    assert LO / 100.0 == pytest.approx(0.025) and HI == 100.0 - LO  # the t table's level
+
     def phi(z: float) -> float:
         return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
     for n, t975 in ((16, 2.131450), (128, 1.978819)):
         want = 100.0 * phi(-math.sqrt(n / (n - 1.0)) * t975)
-        got = small_sample_percentiles((2.5, 50.0, 97.5), n)
-        assert got == pytest.approx([want, 50.0, 100.0 - want], abs=1e-5)
-    assert small_sample_percentiles((2.5, 97.5), 16)[0] == pytest.approx(1.3856, abs=1e-4)
+        got = small_sample_percentiles((LO, 50.0, HI), n)
+        assert got == pytest.approx([want, 50.0, 100.0 - want], abs=3e-5)
+    assert small_sample_percentiles((LO, HI), 16)[0] == pytest.approx(1.3856, abs=1e-4)
     # The expansion vanishes as n grows: the plain levels.
-    assert small_sample_percentiles((2.5, 97.5), 10**7) == pytest.approx([2.5, 97.5], abs=1e-4)
+    assert small_sample_percentiles((LO, HI), 10**7) == pytest.approx([LO, HI], abs=1e-4)
     with pytest.raises(ValueError, match="at least 2"):
-        small_sample_percentiles((2.5, 97.5), 1)
+        small_sample_percentiles((LO, HI), 1)

@@ -205,7 +205,7 @@ FLAT = 1.0 + 0.3
 PCT = tuple(C.BOOTSTRAP_CI_PERCENTILES)
 
 
-def replicates(b: np.ndarray, shared: float, own: float, reps: int = 2000) -> np.ndarray:
+def replicates(b: np.ndarray, shared: float, own: float, reps: int = 2048) -> np.ndarray:
     """[reps, G] replicates around b: a shift common to every gain (one resampling plan
     draws the same windows at every gain) plus independent noise per gain."""
     rng = np.random.default_rng(7)
