@@ -23,7 +23,34 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: minutes on two cores; runs with --run-slow")
 
 
+def _group_names(item: pytest.Item) -> list[str]:
+    marks = item.iter_markers("xdist_group")
+    return sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+
+
+def _apply_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each test marked xdist_group the `@group` suffix `--dist loadgroup` schedules by.
+
+    pytest-xdist 3.8 writes the suffix to `item._nodeid`, which pytest 9.2 no longer reads
+    (a node id is `item._id`), so its loadgroup silently spread a group over the workers
+    and each built the group's session fixture (a whole pipeline) again."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = _group_names(item)
+        if names and "@" not in item.nodeid:
+            grouped = f"{item.nodeid}@{'_'.join(names)}"
+            try:
+                from _pytest.nodeid import coerce_node_id
+            except ImportError:  # a pytest whose node id is the string `_nodeid`
+                item._nodeid = grouped
+            else:
+                item._id = coerce_node_id(grouped)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _apply_xdist_groups(config, items)
     if config.getoption(RUN_SLOW):
         return
     skip = pytest.mark.skip(

@@ -38,6 +38,8 @@ SD = CANON.ENUM.SPIKE_DEF_ID
 CPU = CANON.ENUM.DEVICE.CPU
 EPS = CANON.CONST.EPS
 CONFIG = project_root() / CANON.PATH.CONFIG_PIPELINE
+# The module's fixture loads the model and runs Phases 1 and 2: build it on one worker only.
+pytestmark = pytest.mark.xdist_group("events_rasters")
 DEVICES = [CPU] + ([CANON.ENUM.DEVICE.CUDA] if torch.cuda.is_available() else [])
 
 
