@@ -25,18 +25,23 @@ def _full_sort_top(values: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _u(kind: str, rng: np.random.Generator) -> np.ndarray:
     shape = (N_LAYERS, N_ROWS, SEQ_LEN, D_FF)
+    if kind == "levels":  # three values only: a guessed floor lands on a tie and keeps too
+        # few, so the layer-batch is offered whole
+        return rng.integers(-1, 2, size=shape).astype(np.float32)
     if kind == "heavy":  # skewed, heavy-tailed like a gated MLP's u
         return (rng.standard_t(3, size=shape) * rng.gamma(2.0, size=shape)).astype(np.float32)
     return np.round(rng.normal(size=shape), 1).astype(np.float32)  # ties at the K-th value
 
 
-@pytest.mark.parametrize("kind", ["heavy", "rounded"])
+@pytest.mark.parametrize("kind", ["heavy", "rounded", "levels"])
 @pytest.mark.parametrize("path", ["z", "u"])
 def test_scan_paths_equal_a_full_sort(kind: str, path: str) -> None:
     rng = np.random.default_rng(3)
     u = _u(kind, rng)
     mu = rng.normal(size=(N_LAYERS, D_FF)).astype(np.float32) * 0.1
     sigma = rng.uniform(0.5, 2.0, size=(N_LAYERS, D_FF)).astype(np.float32)
+    if kind == "levels":  # one scale for every unit, so z keeps the three levels' ties
+        mu, sigma = np.zeros_like(mu), np.ones_like(sigma)
     n_layer = N_ROWS * SEQ_LEN * D_FF
     Ks = {sd: [int(0.004 * n_layer) + 1, int(0.02 * n_layer) + 1] for sd in SPIKE_DEF_IDS}
     tops = {sd: StreamingTopK(N_LAYERS, ks, SEQ_LEN * D_FF) for sd, ks in Ks.items()}

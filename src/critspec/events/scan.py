@@ -7,7 +7,7 @@ the pass engine's consumers (critspec.passes.consumers) call these on each u.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -138,6 +138,52 @@ def _offer_all(top: StreamingTopK, layer: int, z: torch.Tensor, sd: str, row_sta
     top.offer(layer, spike_values(z, sd), everything, z.numel(), row_start, -math.inf)
 
 
+ZSample = Callable[[int], torch.Tensor]
+"""z_sample(stride): z of every stride-th value of the layer-batch (flat order)."""
+
+
+def _floors(
+    tops: Mapping[str, StreamingTopK], layer: int, numel: int, z_sample: ZSample
+) -> tuple[dict[str, float], float, float]:
+    """Each definition's floor (guessed from a strided sample where none is known yet) and
+    (lower, upper): v > floor for some definition  =>  z > upper or z < lower."""
+    floors = {}
+    for sd, top in tops.items():
+        floor = top.floor(layer)
+        if floor == -math.inf:
+            sample = spike_values(z_sample(sample_stride(numel)), sd)
+            floor = top.propose_floor(layer, sample, numel)
+        floors[sd] = floor
+    regions = [z_region(sd, floor) for sd, floor in floors.items()]
+    return floors, max(lo for lo, _ in regions), min(up for _, up in regions)
+
+
+def _offer_candidates(
+    tops: Mapping[str, StreamingTopK],
+    layer: int,
+    floors: Mapping[str, float],
+    candidates_z: tuple[torch.Tensor, torch.Tensor] | None,
+    numel: int,
+    row_start: int,
+    z_all: Callable[[], torch.Tensor],
+) -> None:
+    """Offer each definition its values above its floor among the candidates (flat
+    indices and their z; None when some floor admits every value); where a guessed floor
+    kept too few, every value of the layer-batch, z_all() made once."""
+    full = None
+    for sd, top in tops.items():
+        if candidates_z is not None:
+            idx, z_cand = candidates_z
+            v = spike_values(z_cand, sd)
+            sel = indices_above(v, floors[sd])
+            kept = v.index_select(0, sel), idx.index_select(0, sel)
+            if top.offer(layer, *kept, numel, row_start, floors[sd]):
+                continue
+        if full is None:
+            full = z_all()
+        _offer_all(top, layer, full, sd, row_start)
+
+
 def feed_z(
     tops: Mapping[str, StreamingTopK],
     layer: int,
@@ -160,16 +206,8 @@ def feed_z(
     torch.sub(u2, mu_l, out=z)
     torch.div(z, sigma_l + eps, out=z)
     z_flat = z.reshape(-1)
-    floors = {}
-    for sd, top in tops.items():
-        floor = top.floor(layer)
-        if floor == -math.inf:
-            floor = top.propose_floor(
-                layer, spike_values(z_flat[:: sample_stride(numel)], sd), numel
-            )
-        floors[sd] = floor
-    regions = [z_region(sd, floor) for sd, floor in floors.items()]
-    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
+    floors, lower, upper = _floors(tops, layer, numel, lambda stride: z_flat[::stride])
+    found = None
     if upper > -math.inf:
         zn = z.numpy()
         np.greater(zn, upper, out=above)
@@ -177,23 +215,9 @@ def feed_z(
             np.less(zn, lower, out=below)
             np.logical_or(above, below, out=above)
         idx_np = np.flatnonzero(above)
-        idx = torch.from_numpy(idx_np)
-        z_cand = torch.from_numpy(zn.reshape(-1).take(idx_np))
-    for sd, top in tops.items():
-        if upper > -math.inf:
-            v = spike_values(z_cand, sd)
-            sel = indices_above(v, floors[sd])
-            if top.offer(
-                layer,
-                v.index_select(0, sel),
-                idx.index_select(0, sel),
-                numel,
-                row_start,
-                floors[sd],
-            ):
-                continue
-        # offer keeps what it is given: never hand it a view of the reused buffer.
-        _offer_all(top, layer, z_flat.clone(), sd, row_start)
+        found = torch.from_numpy(idx_np), torch.from_numpy(zn.reshape(-1).take(idx_np))
+    # offer keeps what it is given: never hand it a view of the reused buffer.
+    _offer_candidates(tops, layer, floors, found, numel, row_start, z_flat.clone)
 
 
 def feed_u(
@@ -206,46 +230,31 @@ def feed_u(
     row_start: int,
     buffers: MaskBuffers,
 ) -> None:
-    """feed without a z buffer (accelerators): each definition's floor is a region of z
-    (z_region). The scan compares u itself
-    with per-unit bounds of the union of the regions (no full standardization pass);
+    """feed without a z buffer (accelerators): the scan compares u itself with per-unit
+    bounds of the union of the definitions' z regions (no full standardization pass);
     z is computed only for the candidates, by the same formula, so it is bit-identical
     to standardizing everything, and the exact floor test is made on that z.
     """
     d_ff = u.shape[-1]
     u2 = u.reshape(-1, d_ff)
+    u_flat = u2.reshape(-1)
     numel = u2.numel()
-    floors = {}
-    for sd, top in tops.items():
-        floor = top.floor(layer)
-        if floor == -math.inf:
-            stride = sample_stride(numel)
-            flat_idx = torch.arange(0, numel, stride, device=u.device)
-            units = flat_idx % d_ff
-            z_sample = standardize(u2.reshape(-1)[::stride], mu_l[units], sigma_l[units], eps)
-            floor = top.propose_floor(layer, spike_values(z_sample, sd), numel)
-        floors[sd] = floor
-    regions = [z_region(sd, floor) for sd, floor in floors.items()]
-    lower, upper = max(lo for lo, _ in regions), min(up for _, up in regions)
+
+    def z_at(idx: torch.Tensor) -> torch.Tensor:
+        units = idx % d_ff
+        return standardize(u_flat.index_select(0, idx), mu_l[units], sigma_l[units], eps)
+
+    def z_sample(stride: int) -> torch.Tensor:
+        return z_at(torch.arange(0, numel, stride, device=u.device))
+
+    floors, lower, upper = _floors(tops, layer, numel, z_sample)
+    found = None
     if upper > -math.inf:
         lo_u, hi_u = u_bounds(mu_l, sigma_l + eps, lower, upper)
         idx = candidates(u2, lo_u, hi_u, buffers)
-        units = idx % d_ff
-        z_cand = standardize(u2.reshape(-1).index_select(0, idx), mu_l[units], sigma_l[units], eps)
-    z_all = None
-    for sd, top in tops.items():
-        if upper > -math.inf:
-            v = spike_values(z_cand, sd)
-            sel = indices_above(v, floors[sd])
-            if top.offer(
-                layer,
-                v.index_select(0, sel),
-                idx.index_select(0, sel),
-                numel,
-                row_start,
-                floors[sd],
-            ):
-                continue
-        if z_all is None:
-            z_all = standardize(u2, mu_l, sigma_l, eps).reshape(-1)
-        _offer_all(top, layer, z_all, sd, row_start)
+        found = idx, z_at(idx)
+
+    def z_all() -> torch.Tensor:
+        return standardize(u2, mu_l, sigma_l, eps).reshape(-1)
+
+    _offer_candidates(tops, layer, floors, found, numel, row_start, z_all)
