@@ -7,6 +7,7 @@ import functools
 import hashlib
 import os
 import platform
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,30 @@ def configure_determinism(torch_threads: int) -> dict[str, Any]:
     os.environ.setdefault(*CUBLAS_WORKSPACE)
     import torch
 
-    torch.use_deterministic_algorithms(True)
+    set_deterministic_algorithms(torch)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     torch.set_num_threads(torch_threads)
     return determinism_flags()
+
+
+def set_deterministic_algorithms(torch: Any) -> None:
+    """torch.use_deterministic_algorithms(True) without its import of torch._inductor.config.
+
+    That import loads the whole torch.compile stack (about 3 s on this project's CI machine,
+    paid by every phase command, a refused rerun included) to set a flag only compiled
+    code reads. critspec never compiles, so the inductor flag is set only when that module
+    is already loaded; the flag eager kernels read is the same one the public call sets.
+    """
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:  # a torch without the private setter: the public call
+        torch.use_deterministic_algorithms(True)
+        return
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
+    set_flag(True, warn_only=False)
 
 
 def determinism_flags() -> dict[str, Any]:
