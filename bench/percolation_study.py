@@ -12,7 +12,7 @@ Miles-Lantuejoul edge correction L^2 / ((L - 1 - H)(L - 1 - D)) (the inverse of 
 fraction of positions at which a cluster of that extent lies inside the boundary:
 undoes the depletion of large clusters that excluding boundary clusters causes).
 
-    .venv/bin/python bench/percolation_study.py [--sets 8] [--sides 512 1024]
+    .venv/bin/python bench/percolation_study.py [--sets 8] [--sides 512 1024] [--lattices 16]
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ RULES = (
 )
 
 
-def interior(adjacency: str, p: float, side: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, Miles-Lantuejoul weights) of the interior clusters of data set k."""
-    n = C.SELFCHECK_PERC_LATTICES
-    rng = rng_for("percolation_study", adjacency, p, side, k)
+def interior(adjacency: str, p: float, side: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes, Miles-Lantuejoul weights) of the interior clusters of data set k (n lattices;
+    the selfcheck's n keeps the seeds it always had)."""
+    keys = (adjacency, p, side, k) if n == C.SELFCHECK_PERC_LATTICES else (adjacency, p, side, k, n)
+    rng = rng_for("percolation_study", *keys)
     X = (rng.random((n, side, side)) < p).astype(np.uint8)
     av = avalanches(X, adjacency, X[0].size, 0, np.arange(n))
     keep = ~av.boundary
@@ -73,6 +74,12 @@ def main() -> None:
         nargs="*",
         default=[2**C.SELFCHECK_PERC_SIDE_SMALL_LOG2, 2**C.SELFCHECK_PERC_SIDE_FULL_LOG2],
     )
+    parser.add_argument(
+        "--lattices",
+        type=int,
+        default=C.SELFCHECK_PERC_LATTICES,
+        help="lattices per data set (default: the selfcheck's)",
+    )
     args = parser.parse_args()
     cases = ((ADJ.ADJ_4N, C.SELFCHECK_PERC_PC_4N), (ADJ.ADJ_8N, C.SELFCHECK_PERC_PC_8N))
     print(f"tau_S of interior clusters, truth {TAU_2D:.4f} +- {TAU_TOL:g}; {args.sets} data sets")
@@ -80,8 +87,8 @@ def main() -> None:
     for side in args.sides:
         for adjacency, p in cases:
             start = time.perf_counter()
-            data = [interior(adjacency, p, side, k) for k in range(args.sets)]
-            case = f"{adjacency} {C.SELFCHECK_PERC_LATTICES}x{side}^2"
+            data = [interior(adjacency, p, side, k, args.lattices) for k in range(args.sets)]
+            case = f"{adjacency} {args.lattices}x{side}^2"
             for rule in RULES:
                 tau = np.array([fit(s, w, side, rule) for s, w in data])
                 within = int(np.sum(np.abs(tau - TAU_2D) <= TAU_TOL))
