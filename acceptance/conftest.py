@@ -1,6 +1,7 @@
 """The release gate's fixtures: the pipeline runs once per session (shared by xdist
-workers through a file lock) into runs directory A and, each command at least a
-second after its twin, into B; checks read those runs and never modify them."""
+workers through a file lock), phase by phase into runs directory A and, by the README's
+one command (run-all) started at least a second after A, into B; checks read those runs
+and never modify them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from acceptance.harness import PipelineRuns, StartTimes, run_pipeline
+from acceptance.harness import PipelineRuns, StartTimes, run_all_pipeline, run_pipeline
 from critspec.spec.load import project_spec
 
 MANIFEST = "pipeline_runs.json"
@@ -27,12 +28,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineRuns, Pi
         manifest_a, manifest_b = shared / ("A_" + MANIFEST), shared / ("B_" + MANIFEST)
         if not manifest_b.exists():
             spec = project_spec()
-            # B runs beside A on the other core; each of its commands starts at least
-            # MIN_GAP_S after the same command of A started.
+            # B runs beside A on the other core, started at least MIN_GAP_S after A's
+            # first command: the one-command path must seal the same bytes, run by run,
+            # as the phase-by-phase one.
             starts = StartTimes()
             with ThreadPoolExecutor(max_workers=2) as pool:
                 future_a = pool.submit(run_pipeline, spec, shared / "store_A", starts)
-                future_b = pool.submit(run_pipeline, spec, shared / "store_B", starts, MIN_GAP_S)
+                future_b = pool.submit(
+                    run_all_pipeline, spec, shared / "store_B", starts, MIN_GAP_S
+                )
                 manifest_a.write_text(future_a.result().to_json())
                 manifest_b.write_text(future_b.result().to_json())
         return (

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,32 +92,65 @@ class StartTimes:
         time.sleep(max(0.0, start + lag_s - time.monotonic()))
 
 
-def run_pipeline(
-    spec: Spec, runs_dir: Path, starts: StartTimes, trail_s: float | None = None
-) -> PipelineRuns:
-    """Every phase's CANON command per role, in spec order, into `runs_dir`.
-
-    The leading pipeline (trail_s None) marks when each command starts; a trailing one
-    starts each command at least trail_s seconds after the leader's.
-    """
+def sealed_runs(spec: Spec, runs_dir: Path) -> dict[str, str]:
+    """The sealed run directories of `runs_dir` by (phase key, role), as their records say."""
+    key_of = {p.id: p.key for p in spec.phases.phases}
     runs: dict[str, str] = {}
-    failures: dict[str, str] = {}
+    for run in sorted(runs_dir.glob(CANON.PATH.RUN_DIR_PREFIX + "*")) if runs_dir.exists() else []:
+        record = json.loads((run / CANON.OUTPUT.RUN_RECORD).read_text())
+        key = PipelineRuns.key(key_of[record["phase_id"]], record["model_role"])
+        if key in runs:
+            raise AssertionError(f"{runs_dir}: two sealed runs for {key}: {runs[key]}, {run.name}")
+        runs[key] = run.name
+    return runs
+
+
+def _pipeline(spec: Spec, runs_dir: Path, errors: dict[str, str]) -> PipelineRuns:
+    runs = sealed_runs(spec, runs_dir)
+    failures = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
             key = PipelineRuns.key(phase.key, role)
-            if trail_s is None:
-                starts.mark(key)
-            else:
-                starts.wait_after(key, trail_s)
-            before = set(os.listdir(runs_dir)) if runs_dir.exists() else set()
-            proc = cli(phase.command(role), "--runs-dir", str(runs_dir))
-            new = sorted(set(os.listdir(runs_dir)) - before) if runs_dir.exists() else []
-            sealed = [n for n in new if n.startswith(CANON.PATH.RUN_DIR_PREFIX)]
-            if proc.returncode != 0 or len(sealed) != 1:
-                failures[key] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
-            else:
-                runs[key] = sealed[0]
-    return PipelineRuns(runs_dir, runs, failures)
+            if key in errors or key not in runs:
+                failures[key] = errors.get(key, "exited 0 but sealed no run")
+    return PipelineRuns(runs_dir, {k: v for k, v in runs.items() if k not in failures}, failures)
+
+
+def run_pipeline(spec: Spec, runs_dir: Path, starts: StartTimes) -> PipelineRuns:
+    """Every phase's CANON command per role into `runs_dir`, phase after phase in spec
+    order, the roles of a phase side by side (they read only their own role's runs and
+    the shared ones before them), marking when each command starts."""
+    errors: dict[str, str] = {}
+
+    def one(phase_key: str, role: str | None, command: str) -> None:
+        key = PipelineRuns.key(phase_key, role)
+        starts.mark(key)
+        proc = cli(command, "--runs-dir", str(runs_dir))
+        if proc.returncode != 0:
+            errors[key] = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for phase in spec.phases.phases:
+            jobs = [pool.submit(one, phase.key, r, phase.command(r)) for r in phase.roles]
+            for job in jobs:
+                job.result()
+    return _pipeline(spec, runs_dir, errors)
+
+
+def run_all_pipeline(
+    spec: Spec, runs_dir: Path, starts: StartTimes, trail_s: float
+) -> PipelineRuns:
+    """The README's one command (CANON run-all) into `runs_dir`, started at least trail_s
+    after the leading pipeline's first command."""
+    phases = spec.phases.phases
+    starts.wait_after(PipelineRuns.key(phases[0].key, phases[0].roles[0]), trail_s)
+    proc = cli(CANON.CLI.CMD.RUN_ALL, "--runs-dir", str(runs_dir))
+    errors = {}
+    if proc.returncode != 0:
+        why = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
+        errors = {PipelineRuns.key(p.key, r): why for p in phases for r in p.roles}
+        errors = {k: v for k, v in errors.items() if k not in sealed_runs(spec, runs_dir)}
+    return _pipeline(spec, runs_dir, errors)
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
