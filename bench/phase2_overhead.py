@@ -23,6 +23,11 @@ and, as the last line, `gain_grid_over_bare_forward_ratio <grid / (n_gains * bar
 the median over `--repeats` of the paired sums.
 
     .venv/bin/python bench/phase2_overhead.py [--threads N] [--repeats 3] [--naive-gains 2]
+        [--shape LAYERS HIDDEN D_FF HEADS --no-rss --no-ray]
+
+The scan's cost grows with d_ff per token and layer, the forward's with hidden * (hidden +
+d_ff): `--shape` measures the ratio lines at another model shape (e.g. a real model's
+hidden and d_ff on a few layers; the ratio does not depend on the layer count).
 """
 
 from __future__ import annotations
@@ -57,12 +62,16 @@ BARE_REPEATS = 2
 BYTES_PER_TOPK_ENTRY = 4 + 8  # float32 value + int64 position
 
 
-def build_model(cache_root: Path) -> LoadedModel:
+BENCH_SHAPE = (BENCH.N_LAYERS, BENCH.HIDDEN, BENCH.D_FF, BENCH.N_HEADS)
+
+
+def build_model(cache_root: Path, shape: tuple[int, int, int, int] = BENCH_SHAPE) -> LoadedModel:
+    n_layers, hidden, d_ff, n_heads = shape
     defn = EmbeddedModelDef(
-        n_layers=BENCH.N_LAYERS,
-        hidden=BENCH.HIDDEN,
-        d_ff=BENCH.D_FF,
-        n_heads=BENCH.N_HEADS,
+        n_layers=n_layers,
+        hidden=hidden,
+        d_ff=d_ff,
+        n_heads=n_heads,
         max_positions=BENCH.SEQ_LEN_TOKENS,
         seed=CANON.MODEL.EMBEDDED_INSTRUCT.SEED,
     )
@@ -266,10 +275,22 @@ def main() -> None:
     parser.add_argument("--naive-gains", type=int, default=2, help="gains timed for the naive ref")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray overhead line")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-memory children")
+    parser.add_argument(
+        "--shape",
+        type=int,
+        nargs=4,
+        metavar=("LAYERS", "HIDDEN", "D_FF", "HEADS"),
+        default=list(BENCH_SHAPE),
+        help="model shape of the ratio lines (default: the benchmark profile's); another "
+        "shape needs --no-rss --no-ray",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    shape = tuple(args.shape)
+    if shape != BENCH_SHAPE and not (args.no_rss and args.no_ray):
+        parser.error("--shape other than the benchmark profile's needs --no-rss --no-ray")
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     if args.child is not None:
@@ -278,9 +299,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache_root = Path(tmp)
-        loaded = build_model(cache_root)
+        loaded = build_model(cache_root, shape)
         ids = bench_ids(loaded, BENCH.N_WINDOWS)
-        print(f"profile: L={BENCH.N_LAYERS} hidden={BENCH.HIDDEN} d_ff={BENCH.D_FF}")
+        print(f"profile: L={shape[0]} hidden={shape[1]} d_ff={shape[2]} heads={shape[3]}")
         print(f"slice: N={BENCH.N_WINDOWS} T={BENCH.SEQ_LEN_TOKENS} batch={BENCH.BATCH_SIZE}")
         print(f"threads {args.threads}")
         m, r_star = calibrate(loaded, ids)
