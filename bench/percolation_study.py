@@ -10,7 +10,10 @@ cutoff); an upper size cutoff xmax = L^2 / k (left out above it, pmf normalized 
 [xmin, xmax]); a lower bound on the xmin search; and interior clusters weighted by the
 Miles-Lantuejoul edge correction L^2 / ((L - 1 - H)(L - 1 - D)) (the inverse of the
 fraction of positions at which a cluster of that extent lies inside the boundary:
-undoes the depletion of large clusters that excluding boundary clusters causes).
+undoes the depletion of large clusters that excluding boundary clusters causes); and
+"bagged": the mean of the shipped fit over BOOTSTRAP_REPS lattice-bootstrap replicates
+(Phase 5's resampling plan, lattices as sequences, xmin re-chosen in each), which averages
+out the KS distance's jumps between xmin candidates.
 
     .venv/bin/python bench/percolation_study.py [--sets 8] [--sides 512 1024] [--lattices 16]
 """
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from canon import CANON
 from critspec.analysis.avalanches import avalanches
-from critspec.analysis.powerlaw_fit import XMIN_RANGE, fit_rows
+from critspec.analysis.bootstrap import bootstrap_indices, resample_weights
+from critspec.analysis.powerlaw_fit import XMIN_RANGE, fit_rows, histogram
 from critspec.analysis.selfcheck import TAU_2D, TAU_TOL
 from critspec.seeding import rng_for
 
@@ -42,24 +47,44 @@ RULES = (
     ("edge-weighted, xmin >= 32", None, 32, True),
     ("edge-weighted, xmin >= 64", None, 64, True),
 )
+BAGGED = "bagged"
 
 
-def interior(adjacency: str, p: float, side: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes, Miles-Lantuejoul weights) of the interior clusters of data set k (n lattices;
-    the selfcheck's n keeps the seeds it always had)."""
+@dataclass(frozen=True)
+class DataSet:
+    """The interior clusters of one data set: sizes, Miles-Lantuejoul weights, lattice."""
+
+    sizes: np.ndarray
+    weights: np.ndarray
+    lattice: np.ndarray
+    keys: tuple
+
+
+def interior(adjacency: str, p: float, side: int, k: int, n: int) -> DataSet:
+    """The interior clusters of data set k (n lattices; the selfcheck's n keeps the seeds it
+    always had)."""
     keys = (adjacency, p, side, k) if n == C.SELFCHECK_PERC_LATTICES else (adjacency, p, side, k, n)
     rng = rng_for("percolation_study", *keys)
     X = (rng.random((n, side, side)) < p).astype(np.uint8)
     av = avalanches(X, adjacency, X[0].size, 0, np.arange(n))
     keep = ~av.boundary
     h, d = av.height[keep].astype(np.float64), av.duration[keep].astype(np.float64)
-    return av.size[keep].astype(np.float64), side * side / ((side - 1.0 - h) * (side - 1.0 - d))
+    weights = side * side / ((side - 1.0 - h) * (side - 1.0 - d))
+    return DataSet(av.size[keep].astype(np.float64), weights, av.seq_index[keep], keys)
 
 
-def fit(sizes: np.ndarray, weights: np.ndarray, side: int, rule: tuple) -> float:
+def bagged(data: DataSet, n: int) -> float:
+    """The mean of the shipped fit over Phase 5's lattice-bootstrap replicates."""
+    hist = histogram(data.sizes, data.lattice, n)
+    plan = bootstrap_indices(n, C.BOOTSTRAP_REPS, (BAGGED, *data.keys), C.BOOTSTRAP_SEED)
+    rows = fit_rows(resample_weights(plan, n) @ hist.counts, hist.values, C.SELFCHECK_PERC_MIN_TAIL)
+    return float(np.nanmean(rows.alpha))
+
+
+def fit(data: DataSet, side: int, rule: tuple) -> float:
     _, divisor, lower, weighted = rule
-    values, inverse = np.unique(sizes, return_inverse=True)
-    counts = np.bincount(inverse, weights=weights if weighted else None)[None, :]
+    values, inverse = np.unique(data.sizes, return_inverse=True)
+    counts = np.bincount(inverse, weights=data.weights if weighted else None)[None, :]
     xmax = None if divisor is None else side * side / divisor
     rows = fit_rows(counts, values, C.SELFCHECK_PERC_MIN_TAIL, xmax, (lower, XMIN_RANGE[1]))
     return float(rows.alpha[0])
@@ -89,8 +114,11 @@ def main() -> None:
             start = time.perf_counter()
             data = [interior(adjacency, p, side, k, args.lattices) for k in range(args.sets)]
             case = f"{adjacency} {args.lattices}x{side}^2"
-            for rule in RULES:
-                tau = np.array([fit(s, w, side, rule) for s, w in data])
+            for rule in (*RULES, (BAGGED,)):
+                if rule[0] == BAGGED:
+                    tau = np.array([bagged(d, args.lattices) for d in data])
+                else:
+                    tau = np.array([fit(d, side, rule) for d in data])
                 within = int(np.sum(np.abs(tau - TAU_2D) <= TAU_TOL))
                 print(
                     f"{case:28} {rule[0]:27} {tau.mean():6.3f} {tau.std(ddof=1):6.3f} "
