@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from canon import CANON
-from critspec.events.scan import MaskBuffers, ZBuffers, feed_u, feed_z
+from critspec.events.scan import (
+    MaskBuffers,
+    ZBuffers,
+    candidates,
+    candidates_torch,
+    feed_u,
+    feed_z,
+    u_bounds,
+)
 from critspec.events.spikes import SPIKE_DEF_IDS, spike_values, standardize
 from critspec.events.tail_quantile import StreamingTopK
 
@@ -64,3 +72,18 @@ def test_scan_paths_equal_a_full_sort(kind: str, path: str) -> None:
             assert got.n == n_layer
             np.testing.assert_array_equal(got.values, want_v)
             np.testing.assert_array_equal(got.positions, want_p)
+
+
+@pytest.mark.parametrize("kind", ["heavy", "rounded", "levels"])
+@pytest.mark.parametrize("two_sided", [False, True])
+def test_accelerator_kernels_find_the_cpu_candidates(kind: str, two_sided: bool) -> None:
+    """feed_u on the CPU takes numpy's kernels; accelerators take candidates_torch. Both
+    must list the same indices, so the test above speaks for the accelerator path too."""
+    rng = np.random.default_rng(5)
+    u2 = torch.from_numpy(_u(kind, rng)[0].reshape(-1, D_FF))
+    mu = torch.from_numpy(rng.normal(size=D_FF).astype(np.float32) * 0.1)
+    scale = torch.from_numpy(rng.uniform(0.5, 2.0, size=D_FF).astype(np.float32))
+    lo, hi = u_bounds(mu, scale, -2.0 if two_sided else -np.inf, 1.5)
+    want = candidates(u2, lo, hi, MaskBuffers())
+    assert want.numel() > 0
+    assert torch.equal(candidates_torch(u2, lo, hi), want)

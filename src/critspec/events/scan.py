@@ -86,6 +86,11 @@ def candidates(
             np.less(arr, lo.numpy(), out=below)
             np.logical_or(mask, below, out=mask)
         return torch.from_numpy(np.flatnonzero(mask))
+    return candidates_torch(u2, lo, hi)
+
+
+def candidates_torch(u2: torch.Tensor, lo: torch.Tensor | None, hi: torch.Tensor) -> torch.Tensor:
+    """candidates with torch's kernels, as accelerators run it (any device)."""
     mask = u2 > hi
     if lo is not None:
         mask |= u2 < lo
