@@ -105,14 +105,18 @@ def sealed_runs(spec: Spec, runs_dir: Path) -> dict[str, str]:
     return runs
 
 
-def _pipeline(spec: Spec, runs_dir: Path, errors: dict[str, str]) -> PipelineRuns:
+def _pipeline(
+    spec: Spec, runs_dir: Path, errors: dict[str, str], unsealed: str = "exited 0 but sealed no run"
+) -> PipelineRuns:
+    """The runs sealed in `runs_dir`; a (phase, role) whose command failed (`errors`) or that
+    sealed nothing (`unsealed` says why) is a failure."""
     runs = sealed_runs(spec, runs_dir)
     failures = {}
     for phase in spec.phases.phases:
         for role in phase.roles:
             key = PipelineRuns.key(phase.key, role)
             if key in errors or key not in runs:
-                failures[key] = errors.get(key, "exited 0 but sealed no run")
+                failures[key] = errors.get(key, unsealed)
     return PipelineRuns(runs_dir, {k: v for k, v in runs.items() if k not in failures}, failures)
 
 
@@ -145,12 +149,10 @@ def run_all_pipeline(
     phases = spec.phases.phases
     starts.wait_after(PipelineRuns.key(phases[0].key, phases[0].roles[0]), trail_s)
     proc = cli(CANON.CLI.CMD.RUN_ALL, "--runs-dir", str(runs_dir))
-    errors = {}
-    if proc.returncode != 0:
-        why = f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        errors = {PipelineRuns.key(p.key, r): why for p in phases for r in p.roles}
-        errors = {k: v for k, v in errors.items() if k not in sealed_runs(spec, runs_dir)}
-    return _pipeline(spec, runs_dir, errors)
+    if proc.returncode == 0:
+        return _pipeline(spec, runs_dir, {})
+    # The runs sealed before run-all stopped stand; the rest failed with it.
+    return _pipeline(spec, runs_dir, {}, f"exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
