@@ -291,6 +291,9 @@ def main() -> None:
     shape = tuple(args.shape)
     if shape != BENCH_SHAPE and not (args.no_rss and args.no_ray):
         parser.error("--shape other than the benchmark profile's needs --no-rss --no-ray")
+    if min(shape) < 1 or shape[1] % shape[3]:
+        given = " ".join(map(str, shape))
+        parser.error(f"--shape {given}: positive sizes, HIDDEN divisible by HEADS")
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     if args.child is not None:
