@@ -18,6 +18,7 @@ from critspec.analysis.powerlaw_fit import (
     PARAMETER_RANGES,
     XMIN_RANGE,
     _ks_positions,
+    bagged_fit,
     candidates,
     discrete_alpha_mle,
     fit_power_law,
@@ -141,6 +142,25 @@ def test_each_replicate_rechooses_xmin_as_a_fit_of_its_own_sample() -> None:
     assert np.unique(rows.xmin).size > 1  # xmin is not frozen at the point estimate's
 
 
+def test_bagged_exponent_is_the_mean_of_fits_of_the_explicit_resamples() -> None:
+    x = np.concatenate([zipf(2.0, 1500, seed=12), np.random.default_rng(3).integers(1, 9, 500)])
+    seq = np.arange(x.size) % 30
+    idx = bootstrap_indices(30, 8, ("bagged",), 5)
+    bag = bagged_fit(x, seq, resample_weights(idx, 30), MIN_TAIL)
+    direct = [
+        fit_power_law(np.concatenate([x[seq == n] for n in idx[r]]), MIN_TAIL) for r in range(8)
+    ]
+    assert bag.replicates == pytest.approx([d.alpha for d in direct])
+    assert bag.alpha == pytest.approx(sum(d.alpha for d in direct) / 8)
+    # The whole-sample fit (tail fits, goodness of fit) is the single fit of all of x.
+    assert bag.fit == fit_power_law(x, MIN_TAIL)
+    assert not bag.at_range_edge
+    # A sample too small to fit: NaN, the reason, and every replicate NaN.
+    few = bagged_fit(x[: MIN_TAIL - 1], seq[: MIN_TAIL - 1], resample_weights(idx, 30), MIN_TAIL)
+    assert few.fit.reason == REASON.TOO_FEW_AVALANCHES
+    assert np.isnan(few.alpha) and np.isnan(few.replicates).all()
+
+
 def test_gof_range_edge_and_upper_cutoff() -> None:
     rng = np.random.default_rng(9)
     pl = fit_power_law(zipf(2.1, 3000, seed=13), MIN_TAIL)
@@ -238,6 +258,13 @@ def test_crackling_relation_and_ci_on_a_planted_case() -> None:
     )
     assert c.dcc.value == pytest.approx(abs(c.gamma_fit.value - c.gamma_pred.value))
     assert c.tau_S.ci_low < c.tau_S.value < c.tau_S.ci_high
+    # The exponents are the bagged means of their replicates; the xmin columns are the
+    # whole-sample fits' (the tail fits' law).
+    for name, values in (("tau_S", sizes), ("alpha_D", durations)):
+        reps = c.replicates[name]
+        assert getattr(c, name).value == pytest.approx(reps[np.isfinite(reps)].mean(), rel=1e-12)
+        assert getattr(c, f"{name}_xmin") == fit_power_law(values, MIN_TAIL).xmin
+    assert c.size_fit == fit_power_law(sizes, MIN_TAIL)
 
 
 def test_crackling_without_avalanches_is_nan_not_a_crash() -> None:

@@ -10,7 +10,7 @@ from canon import CANON
 from critspec.analysis.avalanches import avalanches
 from critspec.analysis.bootstrap import bootstrap_indices, resample_weights
 from critspec.analysis.multistep import branching_ratio_mr
-from critspec.analysis.powerlaw_fit import POWER_LAW, fit_power_law, powerlaw_at, quiet
+from critspec.analysis.powerlaw_fit import POWER_LAW, bagged_fit, fit_power_law, powerlaw_at, quiet
 from critspec.analysis.selfcheck import (
     COVERAGE_SHAPE,
     TAU_2D,
@@ -37,10 +37,14 @@ def lattices(p: float, side: int, n: int, seed: int) -> np.ndarray:
 def test_percolation_at_pc_gives_tau_187_over_91_without_boundary_clusters(adjacency, p_c) -> None:
     X = lattices(p_c, 512, 16, seed=3)
     av = avalanches(X, adjacency, X[0].size, 0, np.arange(16))
-    interior = fit_power_law(av.size[~av.boundary], C.SELFCHECK_PERC_MIN_TAIL)
+    w = resample_weights(bootstrap_indices(16, C.BOOTSTRAP_REPS, ("perc", adjacency), 2), 16)
+    inside = ~av.boundary
+    # Phase 5's estimator: the bagged fit over a lattice bootstrap.
+    interior = bagged_fit(av.size[inside], av.seq_index[inside], w, C.SELFCHECK_PERC_MIN_TAIL)
     assert interior.alpha == pytest.approx(TAU_2D, abs=0.07)
     # Boundary clusters follow a flatter law: keeping them lowers the exponent.
-    assert fit_power_law(av.size, C.SELFCHECK_PERC_MIN_TAIL).alpha < interior.alpha
+    every = bagged_fit(av.size, av.seq_index, w, C.SELFCHECK_PERC_MIN_TAIL)
+    assert every.alpha < interior.alpha
 
 
 def test_percolation_below_pc_does_not_prefer_the_power_law() -> None:

@@ -1,7 +1,9 @@
 """Crackling-noise relation with sequence-bootstrap CIs (spec/11_AVALANCHES_AND_SIGNATURES.md).
 
 tau_S and alpha_D: discrete power-law fits of sizes and durations (powerlaw_fit), xmin
-re-chosen inside every replicate, an optional upper size cutoff (xmax) on both.
+re-chosen inside every replicate, an optional upper size cutoff (xmax) on both; each
+exponent is the bagged mean of its replicates (powerlaw_fit.bagged_fit), its xmin column
+the whole-sample fit's.
 gamma_fit: OLS slope of log mean S on log D over the distinct D in [d_min, d_max]
 present, with at least min_points of them. gamma_pred = (alpha_D - 1) / (tau_S - 1),
 dcc = |gamma_fit - gamma_pred|. A resample draws sequences (not avalanches) and
@@ -9,6 +11,7 @@ pools their avalanches; every statistic here is a function of per-sequence sums
 (tail counts, sums of log x, per-D counts and size sums), so all resamples come from
 one [R, N] weight matrix product. A replicate obeys the point estimate's data rules
 (enough tail samples, enough D points) or is NaN; CIs are over the finite replicates.
+gamma_pred's point value is formed from the bagged exponents, dcc from it.
 The reason column names the first statistic, in column order, that lacked data.
 """
 
@@ -23,7 +26,7 @@ import numpy as np
 from canon import CANON
 from critspec.analysis.avalanches import Avalanches
 from critspec.analysis.bootstrap import percentile_ci
-from critspec.analysis.powerlaw_fit import PowerLawFit, fit_power_law, fit_rows, histogram
+from critspec.analysis.powerlaw_fit import PowerLawFit, bagged_fit
 
 REASON = CANON.ENUM.FIT_REASON
 
@@ -59,7 +62,7 @@ class Crackling:
     gamma_pred: Estimate
     dcc: Estimate
     reason: str | None
-    size_fit: PowerLawFit  # reused by the tail fits (same xmin as tau_S)
+    size_fit: PowerLawFit  # the whole-sample fit at tau_S_xmin: the tail fits' law
     replicates: dict[str, np.ndarray]  # tau_S, alpha_D, gamma_fit, dcc: [R] each (paired deltas)
 
 
@@ -82,16 +85,6 @@ def gamma_ols(
     return np.where(n_points >= min_points, slope, np.nan), n_points
 
 
-def _exponent_replicates(
-    fit: PowerLawFit, values: np.ndarray, seq: np.ndarray, w: np.ndarray, min_tail: int
-) -> np.ndarray:
-    """Replicate exponents with xmin re-chosen in each (rows of W @ per-sequence histograms)."""
-    if fit.reason is not None:
-        return np.full(w.shape[0], np.nan)
-    hist = histogram(values, seq, w.shape[1])
-    return fit_rows(w @ hist.counts, hist.values, min_tail, fit.xmax).alpha
-
-
 def _estimate(value: float, reps: np.ndarray, percentiles: Sequence[float]) -> Estimate:
     if not math.isfinite(value):
         return Estimate(math.nan, math.nan, math.nan)
@@ -105,10 +98,10 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     n_seq = w.shape[1]
     sizes = av.size.astype(np.float64)
     durations = av.duration.astype(np.float64)
-    size_fit = fit_power_law(av.size, params.min_tail, params.xmax)
-    dur_fit = fit_power_law(av.duration, params.min_tail, params.xmax)
-    tau_r = _exponent_replicates(size_fit, sizes, av.seq_index, w, params.min_tail)
-    alpha_r = _exponent_replicates(dur_fit, durations, av.seq_index, w, params.min_tail)
+    size_bag = bagged_fit(sizes, av.seq_index, w, params.min_tail, params.xmax)
+    dur_bag = bagged_fit(durations, av.seq_index, w, params.min_tail, params.xmax)
+    size_fit, dur_fit = size_bag.fit, dur_bag.fit
+    tau_r, alpha_r = size_bag.replicates, dur_bag.replicates
 
     d_values = np.arange(params.d_min, params.d_max + 1)
     in_range = (av.duration >= params.d_min) & (av.duration <= params.d_max)
@@ -128,7 +121,7 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     gamma_r, _ = gamma_ols(w @ counts, w @ size_sums, d_values, params.min_points)
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        gamma_pred = (dur_fit.alpha - 1.0) / (size_fit.alpha - 1.0)
+        gamma_pred = (dur_bag.alpha - 1.0) / (size_bag.alpha - 1.0)
         gamma_pred_r = (alpha_r - 1.0) / (tau_r - 1.0)
     reasons = [size_fit.reason, dur_fit.reason]
     reasons.append(REASON.TOO_FEW_DURATION_POINTS if n_d < params.min_points else None)
@@ -136,12 +129,12 @@ def crackling(av: Avalanches, weights: np.ndarray, params: CracklingParams) -> C
     dcc_r = np.abs(gamma_r - gamma_pred_r)
     return Crackling(
         n_avalanches=int(av.size.size),
-        tau_S=_estimate(size_fit.alpha, tau_r, pct),
+        tau_S=_estimate(size_bag.alpha, tau_r, pct),
         tau_S_xmin=size_fit.xmin,
-        tau_S_at_range_edge=size_fit.at_range_edge,
-        alpha_D=_estimate(dur_fit.alpha, alpha_r, pct),
+        tau_S_at_range_edge=size_bag.at_range_edge,
+        alpha_D=_estimate(dur_bag.alpha, alpha_r, pct),
         alpha_D_xmin=dur_fit.xmin,
-        alpha_D_at_range_edge=dur_fit.at_range_edge,
+        alpha_D_at_range_edge=dur_bag.at_range_edge,
         gamma_fit=_estimate(float(gamma), gamma_r, pct),
         n_d_points=int(n_d),
         gamma_pred=_estimate(float(gamma_pred), gamma_pred_r, pct),

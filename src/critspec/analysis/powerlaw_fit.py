@@ -7,9 +7,10 @@ normalized over [xmin, xmax]); xmin is the candidate whose fit has the smallest
 Kolmogorov-Smirnov distance between the tail's empirical CDF and the fitted one.
 
 Everything is a function of a histogram: counts [R, V] over the sample's distinct
-values V. The point estimate is one row (all data); the sequence-bootstrap replicates
+values V. The whole-sample fit is one row (all data); the sequence-bootstrap replicates
 are the rows of W @ (per-sequence histograms), so xmin is re-chosen inside every
-replicate; the goodness-of-fit replicates are the rows of the synthetic data sets'
+replicate, and the reported exponent is their mean (bagged_fit), its CI their
+percentiles; the goodness-of-fit replicates are the rows of the synthetic data sets'
 histograms. All rows are fitted at once:
 
 - candidates: the distinct values in POWERLAW_XMIN_RANGE, at most
@@ -283,8 +284,54 @@ def fit_power_law(values: np.ndarray, min_tail: int, xmax: float | None = None) 
         return _failed(REASON.TOO_FEW_TAIL_SAMPLES)
     if not math.isfinite(alpha):
         return _failed(REASON.FIT_FAILED, xmin, n_tail)
-    edge = min(alpha - ALPHA_RANGE[0], ALPHA_RANGE[1] - alpha) < ALPHA_EDGE_TOL
-    return PowerLawFit(alpha, xmin, n_tail, float(rows.ks[0]), bool(edge), None, xmax)
+    return PowerLawFit(alpha, xmin, n_tail, float(rows.ks[0]), _at_edge(alpha), None, xmax)
+
+
+@dataclass(frozen=True)
+class BaggedFit:
+    """The exponent Phase 5 reports (spec/11_AVALANCHES_AND_SIGNATURES.md, section 2):
+    alpha is the mean of the bootstrap replicates' fits, each with its own xmin (NaN with
+    fit.reason when it cannot be made); replicates [R] give its CI; fit is the fit of the
+    whole sample, whose xmin, tail and KS distance the tail fits and the goodness-of-fit
+    test use."""
+
+    alpha: float
+    replicates: np.ndarray
+    fit: PowerLawFit
+    at_range_edge: bool
+
+
+def _at_edge(alpha: float) -> bool:
+    return min(alpha - ALPHA_RANGE[0], ALPHA_RANGE[1] - alpha) < ALPHA_EDGE_TOL
+
+
+def bagged_fit(
+    values: np.ndarray,
+    seq: np.ndarray,
+    weights: np.ndarray,
+    min_tail: int,
+    xmax: float | None = None,
+) -> BaggedFit:
+    """The bagged exponent of values (sequence index seq) over the resampling plan's
+    weights [R, N]: every replicate is the fit of the resample-weighted histograms, xmin
+    re-chosen in each; the estimate is their mean over the replicates that have a fit.
+
+    The KS choice of xmin jumps between candidates, so a single fit's spread between data
+    sets is up to twice the bagged mean's (bench/percolation_study.py); averaging over the
+    same replicates that give the CI makes point and interval one estimator's.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    fit = fit_power_law(values, min_tail, xmax)
+    if fit.reason is not None:
+        return BaggedFit(math.nan, np.full(w.shape[0], np.nan), fit, False)
+    hist = histogram(values, seq, w.shape[1])
+    reps = fit_rows(w @ hist.counts, hist.values, min_tail, xmax).alpha
+    finite = reps[np.isfinite(reps)]
+    if finite.size == 0:
+        failed = _failed(REASON.TOO_FEW_TAIL_SAMPLES, fit.xmin, fit.n_tail)
+        return BaggedFit(math.nan, reps, failed, False)
+    alpha = float(finite.mean())
+    return BaggedFit(alpha, reps, fit, bool(fit.at_range_edge or _at_edge(alpha)))
 
 
 def powerlaw_at(values: np.ndarray, fit: PowerLawFit) -> powerlaw.Fit:
