@@ -476,9 +476,9 @@ class CANON:
             N_WINDOWS_B_EVAL = 16
         class BENCH:
             N_LAYERS = 8
-            HIDDEN = 256
-            D_FF = 1024
-            N_HEADS = 8
+            HIDDEN = 576
+            D_FF = 1536
+            N_HEADS = 9
             N_WINDOWS = 32
             SEQ_LEN_TOKENS = 128
             BATCH_SIZE = 8
