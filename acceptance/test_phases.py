@@ -13,6 +13,9 @@ from critspec.spec.load import project_spec
 
 SPEC = project_spec()
 CHECKS = load_all()
+# The session fixture builds two whole pipelines: under `--dist loadgroup` one worker
+# builds them once and runs every check (ungrouped, each worker built them again).
+pytestmark = pytest.mark.xdist_group("acceptance")
 
 
 def _cases() -> list[pytest.param]:
