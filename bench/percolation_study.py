@@ -9,11 +9,12 @@ Rules: Phase 5's estimator as shipped, "bagged": the mean of the fit over BOOTST
 lattice-bootstrap replicates (Phase 5's resampling plan, lattices as sequences, xmin
 re-chosen in each; powerlaw_fit.bagged_fit), which averages out the KS distance's jumps
 between xmin candidates; the single fit of the whole sample (KS-chosen xmin in
-POWERLAW_XMIN_RANGE, no upper cutoff), which Phase 5 reported before; an upper size cutoff xmax = L^2 / k (left out above it, pmf normalized on
-[xmin, xmax]); a lower bound on the xmin search; and interior clusters weighted by the
-Miles-Lantuejoul edge correction L^2 / ((L - 1 - H)(L - 1 - D)) (the inverse of the
-fraction of positions at which a cluster of that extent lies inside the boundary:
-undoes the depletion of large clusters that excluding boundary clusters causes).
+POWERLAW_XMIN_RANGE, no upper cutoff), which Phase 5 reported before; an upper size
+cutoff xmax = L^2 / k (left out above it, pmf normalized on [xmin, xmax]); a lower
+bound on the xmin search; and interior clusters weighted by the Miles-Lantuejoul edge
+correction L^2 / ((L - 1 - H)(L - 1 - D)) (the inverse of the fraction of positions at
+which a cluster of that extent lies inside the boundary: undoes the depletion of large
+clusters that excluding boundary clusters causes).
 
     .venv/bin/python bench/percolation_study.py [--sets 8] [--sides 512 1024] [--lattices 16]
 """
