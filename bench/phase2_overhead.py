@@ -12,8 +12,9 @@ fixed thread count, in one process:
     for run_gain_grid and for the naive reference, each in a fresh subprocess: the
     kernel's peak-RSS mark is reset right before the grid (Linux clear_refs) and
     read after it; next to it, the state the streaming design retains (top-K
-    buffers + one lattice). The forward's own activations are included: they
-    depend on the batch size, not on N,
+    buffers + one lattice) and the peak itself (children start from different
+    RSS). The forward's own activations are included: they depend on the batch
+    size, not on N,
   - `ray_task_overhead_seconds`: per pass task on a local Ray cluster
     (spec/06_MODELS_AND_HOOKS.md §7), the wall time of mapping one gain's task minus the
     pass time the worker measured (task start, argument and result transfer), the
@@ -344,7 +345,7 @@ def main() -> None:
                 print(
                     f"{name}_peak_rss_added_mib N={n_windows} {mib(r['after'] - r['before'])} "
                     f"(top-K + lattice bound {mib(r['retained'])} MiB; "
-                    f"rss before the grid {mib(r['before'])} MiB)"
+                    f"rss before the grid {mib(r['before'])} MiB, peak {mib(r['after'])} MiB)"
                 )
 
         if not args.no_ray:
