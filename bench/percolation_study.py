@@ -29,9 +29,8 @@ import numpy as np
 
 from canon import CANON
 from critspec.analysis.avalanches import avalanches
-from critspec.analysis.bootstrap import bootstrap_indices, resample_weights
-from critspec.analysis.powerlaw_fit import XMIN_RANGE, bagged_fit, fit_rows
-from critspec.analysis.selfcheck import TAU_2D, TAU_TOL
+from critspec.analysis.powerlaw_fit import XMIN_RANGE, fit_rows
+from critspec.analysis.selfcheck import TAU_2D, TAU_TOL, lattice_bagged_fit
 from critspec.seeding import rng_for
 
 C = CANON.CONST
@@ -76,10 +75,8 @@ def interior(adjacency: str, p: float, side: int, k: int, n: int) -> DataSet:
 
 
 def bagged(data: DataSet, n: int) -> float:
-    """Phase 5's estimate: the bagged fit over a lattice-bootstrap plan."""
-    plan = bootstrap_indices(n, C.BOOTSTRAP_REPS, (BAGGED_KEY, *data.keys), C.BOOTSTRAP_SEED)
-    w = resample_weights(plan, n)
-    return bagged_fit(data.sizes, data.lattice, w, C.SELFCHECK_PERC_MIN_TAIL).alpha
+    """Phase 5's estimate, as the selfcheck makes it."""
+    return lattice_bagged_fit(data.sizes, data.lattice, n, (BAGGED_KEY, *data.keys)).alpha
 
 
 def fit(data: DataSet, side: int, rule: tuple) -> float:
@@ -115,14 +112,13 @@ def main() -> None:
             start = time.perf_counter()
             data = [interior(adjacency, p, side, k, args.lattices) for k in range(args.sets)]
             case = f"{adjacency} {args.lattices}x{side}^2"
-            for rule in (*RULES, (BAGGED,)):
-                if rule[0] == BAGGED:
-                    tau = np.array([bagged(d, args.lattices) for d in data])
-                else:
-                    tau = np.array([fit(d, side, rule) for d in data])
+            estimators = [(r[0], lambda d, r=r, s=side: fit(d, s, r)) for r in RULES]
+            estimators.append((BAGGED, lambda d: bagged(d, args.lattices)))
+            for label, estimate in estimators:
+                tau = np.array([estimate(d) for d in data])
                 within = int(np.sum(np.abs(tau - TAU_2D) <= TAU_TOL))
                 print(
-                    f"{case:28} {rule[0]:27} {tau.mean():6.3f} {tau.std(ddof=1):6.3f} "
+                    f"{case:28} {label:27} {tau.mean():6.3f} {tau.std(ddof=1):6.3f} "
                     f"{within:3d}/{args.sets}"
                 )
             print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)

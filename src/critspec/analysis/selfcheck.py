@@ -39,7 +39,14 @@ from critspec.analysis.bootstrap import (
 )
 from critspec.analysis.lattice_stats import lattice_se, pooled, sequence_stats
 from critspec.analysis.multistep import branching_ratio_mr
-from critspec.analysis.powerlaw_fit import POWER_LAW, bagged_fit, powerlaw_at, quiet
+from critspec.analysis.powerlaw_fit import (
+    POWER_LAW,
+    BaggedFit,
+    bagged_fit,
+    fit_power_law,
+    powerlaw_at,
+    quiet,
+)
 from critspec.seeding import rng_for
 
 C = CANON.CONST
@@ -67,6 +74,17 @@ class Line:
         return f"{verdict:4}  {self.study:12} {self.case:34} {self.estimate:41} truth {self.truth}"
 
 
+def lattice_bagged_fit(
+    sizes: np.ndarray, lattice: np.ndarray, n_lattices: int, key: tuple
+) -> BaggedFit:
+    """Phase 5's exponent on percolation clusters: the bagged fit over a lattice bootstrap
+    (lattices are the resampled sequences; BOOTSTRAP_REPS replicates, the plan seeded from
+    key and BOOTSTRAP_SEED), xmin re-chosen in every replicate."""
+    plan = bootstrap_indices(n_lattices, C.BOOTSTRAP_REPS, key, C.BOOTSTRAP_SEED)
+    weights = resample_weights(plan, n_lattices)
+    return bagged_fit(sizes, lattice, weights, C.SELFCHECK_PERC_MIN_TAIL)
+
+
 def percolation(full: bool) -> Iterator[Line]:
     side = 2 ** (C.SELFCHECK_PERC_SIDE_FULL_LOG2 if full else C.SELFCHECK_PERC_SIDE_SMALL_LOG2)
     n = C.SELFCHECK_PERC_LATTICES
@@ -81,17 +99,10 @@ def percolation(full: bool) -> Iterator[Line]:
         av = avalanches(X, adjacency, X[0].size, 0, np.arange(n))
         interior = ~av.boundary
         sizes = av.size[interior]
-        # Phase 5's estimator: the bagged fit over a lattice bootstrap (lattices are the
-        # resampled sequences), xmin re-chosen in every replicate.
-        plan = bootstrap_indices(
-            n, C.BOOTSTRAP_REPS, ("selfcheck_percolation", adjacency, p, side), C.BOOTSTRAP_SEED
-        )
-        bag = bagged_fit(
-            sizes, av.seq_index[interior], resample_weights(plan, n), C.SELFCHECK_PERC_MIN_TAIL
-        )
-        fit = bag.fit
         case = f"{adjacency} p={p:g} {n}x{side}^2"
         if critical:
+            key = ("selfcheck_percolation", adjacency, p, side)
+            bag = lattice_bagged_fit(sizes, av.seq_index[interior], n, key)
             low, high = percentile_ci(bag.replicates, PCT)
             yield Line(
                 "percolation",
@@ -101,6 +112,8 @@ def percolation(full: bool) -> Iterator[Line]:
                 bool(abs(bag.alpha - TAU_2D) <= TAU_TOL),
             )
         else:
+            # The tail fits' law: the whole-sample fit (no replicates needed).
+            fit = fit_power_law(sizes, C.SELFCHECK_PERC_MIN_TAIL)
             ratio = p_value = math.nan
             if fit.reason is None:
                 with quiet():
